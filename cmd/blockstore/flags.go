@@ -1,0 +1,99 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flagSet is a flag.FlagSet whose every flag also reads an environment
+// variable: --s3-bucket ↔ BLOCKSTORE_S3_BUCKET. A flag given on the command
+// line wins over the environment, which wins over the default.
+type flagSet struct {
+	*flag.FlagSet
+	envErr []string
+}
+
+func newFlagSet(name, usage string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: blockstore %s\n\nEvery flag may also be set as the environment variable shown.\n\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// envName maps a flag name to its environment variable.
+func envName(name string) string {
+	return "BLOCKSTORE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func (fs *flagSet) env(name string) (string, bool) {
+	return os.LookupEnv(envName(name))
+}
+
+func (fs *flagSet) usage(name, usage string) string {
+	return usage + " (env " + envName(name) + ")"
+}
+
+func (fs *flagSet) String(name, def, usage string) *string {
+	if v, ok := fs.env(name); ok {
+		def = v
+	}
+	return fs.FlagSet.String(name, def, fs.usage(name, usage))
+}
+
+func (fs *flagSet) Bool(name string, def bool, usage string) *bool {
+	if v, ok := fs.env(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fs.envErr = append(fs.envErr, fmt.Sprintf("%s=%q is not a boolean", envName(name), v))
+		}
+		def = b
+	}
+	return fs.FlagSet.Bool(name, def, fs.usage(name, usage))
+}
+
+func (fs *flagSet) Int(name string, def int, usage string) *int {
+	if v, ok := fs.env(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fs.envErr = append(fs.envErr, fmt.Sprintf("%s=%q is not an integer", envName(name), v))
+		}
+		def = n
+	}
+	return fs.FlagSet.Int(name, def, fs.usage(name, usage))
+}
+
+func (fs *flagSet) Int64(name string, def int64, usage string) *int64 {
+	if v, ok := fs.env(name); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			fs.envErr = append(fs.envErr, fmt.Sprintf("%s=%q is not an integer", envName(name), v))
+		}
+		def = n
+	}
+	return fs.FlagSet.Int64(name, def, fs.usage(name, usage))
+}
+
+func (fs *flagSet) Duration(name string, def time.Duration, usage string) *time.Duration {
+	if v, ok := fs.env(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			fs.envErr = append(fs.envErr, fmt.Sprintf("%s=%q is not a duration", envName(name), v))
+		}
+		def = d
+	}
+	return fs.FlagSet.Duration(name, def, fs.usage(name, usage))
+}
+
+// Parse parses args and reports environment variables that did not parse.
+func (fs *flagSet) Parse(args []string) error {
+	if len(fs.envErr) > 0 {
+		return fmt.Errorf("%s", strings.Join(fs.envErr, "; "))
+	}
+	return fs.FlagSet.Parse(args)
+}
