@@ -1,0 +1,17 @@
+package apitest
+
+import "testing"
+
+func testConventions(t *testing.T, fresh func(*testing.T) *api) {}
+func testBlobs(t *testing.T, fresh func(*testing.T) *api)       {}
+func testCollections(t *testing.T, fresh func(*testing.T) *api) {}
+func testUnits(t *testing.T, fresh func(*testing.T) *api)       {}
+func testAssets(t *testing.T, fresh func(*testing.T) *api)      {}
+func testResolve(t *testing.T, fresh func(*testing.T) *api)     {}
+func testPagination(t *testing.T, fresh func(*testing.T) *api)  {}
+func testRetries(t *testing.T, fresh func(*testing.T) *api)     {}
+func testLimits(t *testing.T, fresh func(*testing.T) *api)      {}
+func testUnicode(t *testing.T, fresh func(*testing.T) *api)     {}
+func testHostile(t *testing.T, fresh func(*testing.T) *api)     {}
+func testConcurrency(t *testing.T, fresh func(*testing.T) *api) {}
+func testOperations(t *testing.T, fresh func(*testing.T) *api)  {}
