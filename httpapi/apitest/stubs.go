@@ -2,9 +2,6 @@ package apitest
 
 import "testing"
 
-func testConventions(t *testing.T, fresh func(*testing.T) *api) {}
-func testBlobs(t *testing.T, fresh func(*testing.T) *api)       {}
-func testCollections(t *testing.T, fresh func(*testing.T) *api) {}
 func testUnits(t *testing.T, fresh func(*testing.T) *api)       {}
 func testAssets(t *testing.T, fresh func(*testing.T) *api)      {}
 func testResolve(t *testing.T, fresh func(*testing.T) *api)     {}
