@@ -1,0 +1,34 @@
+// Package dirstore is the cas.Backend that keeps blobs as files in a local
+// directory: the embedded default, and what a single machine can keep.
+//
+// # Layout
+//
+//	<dir>/ab/cd/abcd…(64 hex digits)   one file per blob, read-only (0444)
+//	<dir>/tmp/put-*.tmp                 uploads in progress
+//
+// The two levels of shard directories (256 × 256) keep directories small.
+// Shard directories are created on first use and never removed, so deleting
+// the last blob of a shard leaves an empty directory that the next put into
+// it reuses. The directory should hold nothing else; Walk ignores names that
+// are not shards or blobs.
+//
+// # Glossary
+//
+//   - Shard: the directory <dir>/ab/cd holding the blobs whose hash starts
+//     with abcd.
+//   - Temp file: an upload's bytes before Commit, in <dir>/tmp on the same
+//     filesystem, so that Commit is a rename.
+//
+// # Invariants
+//
+//   - A blob file appears under its name only by rename(2) of a temp file
+//     that was written completely and fsynced; the shard directory is
+//     fsynced after the rename, so a committed blob survives a crash.
+//   - A temp file is removed when its upload fails, is cancelled, or its
+//     context ends; what a crash leaves is removed by CleanTemp, which the
+//     process holding the data directory's lock calls at start.
+//   - Bytes are written as they are hashed: no copy is kept in memory.
+//
+// dirstore trusts its caller (cas.Store) for hashes and sizes; use it through
+// cas.New.
+package dirstore

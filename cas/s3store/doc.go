@@ -1,0 +1,41 @@
+// Package s3store is the cas.Backend that keeps blobs in an S3 bucket
+// through github.com/minio/minio-go/v7: MinIO and AWS S3 alike. With it the
+// servers hold no state of their own and run as replicas over one bucket.
+//
+// # Layout
+//
+//	<prefix>blobs/<hash>   one object per blob (64 lower-case hex digits)
+//	<prefix>tmp/<random>   uploads whose hash was not known in advance
+//
+// # Glossary
+//
+//   - Part size: every upload is a multipart upload fed through an io.Pipe
+//     with the size unknown (-1); minio-go buffers one part (PartSize,
+//     16 MiB by default) at a time, so memory does not grow with the blob.
+//     A blob can have at most 10,000 parts: 156 GiB at 16 MiB.
+//   - Known hash: when the writer names the hash in advance (PUT by hash),
+//     the upload goes straight to the final key, and the multipart upload is
+//     completed only at Commit (the pipe's EOF); Cancel aborts it. An
+//     unfinished multipart upload is never visible.
+//   - Temp key: when the hash is learned only at the end, the bytes go to a
+//     key under <prefix>tmp/, and Commit copies it server-side to the final
+//     key (CopyObject up to 5 GiB, a multipart ComposeObject above) and then
+//     deletes it. When the final key already exists, the copy is skipped.
+//
+// # Invariants
+//
+//   - Nothing appears under <prefix>blobs/ before Commit; what is there was
+//     verified by cas.Store before the upload completed.
+//   - An upload that fails or is cancelled aborts its multipart upload and
+//     deletes its temp key before Cancel returns. What a crash leaves is
+//     removed by CleanTemp: temp keys, and on AWS unfinished multipart
+//     uploads under the prefix. MinIO lists unfinished uploads only per key,
+//     so there it finds none; MinIO expires them itself
+//     (api stale_uploads_expiry, 24 hours by default).
+//   - Error responses are translated to cas sentinels in one function
+//     (translate). Errors name the bucket and key, never credentials.
+//
+// Delete first checks that the blob exists (S3 deletes absent keys without
+// complaint), so a blob deleted concurrently by another replica may be
+// reported as deleted twice; DeleteMany does not check.
+package s3store

@@ -1,0 +1,592 @@
+package s3store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/blockstore/blockstore/cas"
+)
+
+const (
+	// DefaultPartSize is the part size when Config.PartSize is 0.
+	DefaultPartSize = 16 << 20
+	// MinPartSize and MaxPartSize bound Config.PartSize (S3's limits).
+	MinPartSize = 5 << 20
+	MaxPartSize = 5 << 30
+	// maxParts is S3's limit of parts in a multipart upload.
+	maxParts = 10000
+	// maxCopySize is the largest object CopyObject copies in one request;
+	// larger ones need a multipart copy (ComposeObject).
+	maxCopySize = 5 << 30
+
+	blobsDir = "blobs/"
+	tmpDir   = "tmp/"
+
+	// cleanupTimeout bounds the requests that remove temporary data after
+	// the caller's context has ended.
+	cleanupTimeout = time.Minute
+)
+
+// Config says where the blobs live and how to reach them.
+type Config struct {
+	// Endpoint is host[:port] (s3.amazonaws.com, 127.0.0.1:9000) or a URL
+	// whose scheme (http, https) decides Insecure.
+	Endpoint string
+	Bucket   string
+	// Prefix is prepended to every key; a "/" is added when it lacks one.
+	Prefix string
+	// AccessKey and SecretKey are static credentials. When AccessKey is
+	// empty, credentials come from the environment (AWS_ACCESS_KEY_ID…,
+	// MINIO_ROOT_USER…), ~/.aws/credentials, or the instance's IAM role.
+	AccessKey string
+	SecretKey string
+	Region    string
+	// Insecure uses plain http.
+	Insecure bool
+	// PartSize is the multipart part size: the memory one upload buffers,
+	// and 1/10,000 of the largest blob. 0 means DefaultPartSize (16 MiB).
+	PartSize uint64
+	// CreateBucket creates the bucket when it does not exist.
+	CreateBucket bool
+}
+
+// Store is a cas.Backend over an S3 bucket. It is safe for concurrent use.
+type Store struct {
+	client   *minio.Client
+	core     minio.Core
+	bucket   string
+	prefix   string
+	partSize uint64
+
+	// copyLimit is the size above which Commit copies with ComposeObject
+	// rather than CopyObject, and composePartSize that copy's part size
+	// (0: minio-go's default, 5 GiB). Tests lower them.
+	copyLimit       int64
+	composePartSize uint64
+}
+
+var (
+	_ cas.Backend      = (*Store)(nil)
+	_ cas.TempCleaner  = (*Store)(nil)
+	_ cas.BatchDeleter = (*Store)(nil)
+	_ cas.Pinger       = (*Store)(nil)
+)
+
+// Open connects to the bucket (creating it when cfg.CreateBucket says so)
+// and returns a Store over it.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	host, secure, err := parseEndpoint(cfg.Endpoint, cfg.Insecure)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: %w", err)
+	}
+	if cfg.Bucket == "" {
+		return nil, errors.New("s3store: no bucket given")
+	}
+	partSize := cfg.PartSize
+	if partSize == 0 {
+		partSize = DefaultPartSize
+	}
+	if partSize < MinPartSize || partSize > MaxPartSize {
+		return nil, fmt.Errorf("s3store: part size %d is outside [%d, %d]", partSize, MinPartSize, MaxPartSize)
+	}
+	prefix := strings.TrimLeft(cfg.Prefix, "/")
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	var creds *credentials.Credentials
+	if cfg.AccessKey != "" {
+		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")
+	} else {
+		creds = credentials.NewChainCredentials([]credentials.Provider{
+			&credentials.EnvAWS{},
+			&credentials.EnvMinio{},
+			&credentials.FileAWSCredentials{},
+			&credentials.IAM{Client: &http.Client{Transport: http.DefaultTransport}},
+		})
+	}
+	client, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: cfg.Region})
+	if err != nil {
+		return nil, fmt.Errorf("s3store: client for %s: %w", host, err)
+	}
+	s := &Store{
+		client:    client,
+		core:      minio.Core{Client: client},
+		bucket:    cfg.Bucket,
+		prefix:    prefix,
+		partSize:  partSize,
+		copyLimit: maxCopySize,
+	}
+	exists, err := client.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: bucket %q at %s: %w", cfg.Bucket, host, translate(err))
+	}
+	if !exists {
+		if !cfg.CreateBucket {
+			return nil, fmt.Errorf("s3store: bucket %q at %s does not exist", cfg.Bucket, host)
+		}
+		err := client.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region})
+		if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" {
+			return nil, fmt.Errorf("s3store: create bucket %q at %s: %w", cfg.Bucket, host, translate(err))
+		}
+	}
+	return s, nil
+}
+
+// parseEndpoint accepts host[:port] or an http(s) URL without a path.
+func parseEndpoint(ep string, insecure bool) (host string, secure bool, err error) {
+	if ep == "" {
+		return "", false, errors.New("no endpoint given")
+	}
+	if !strings.Contains(ep, "://") {
+		return ep, !insecure, nil
+	}
+	u, err := url.Parse(ep)
+	if err != nil {
+		return "", false, fmt.Errorf("endpoint: %w", err)
+	}
+	if u.Host == "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" {
+		return "", false, fmt.Errorf("endpoint %q: want host[:port] or scheme://host[:port]", u.Redacted())
+	}
+	switch u.Scheme {
+	case "http":
+		return u.Host, false, nil
+	case "https":
+		return u.Host, true, nil
+	}
+	return "", false, fmt.Errorf("endpoint %q: scheme must be http or https", u.Redacted())
+}
+
+// Bucket and Prefix say where the store's keys are.
+func (s *Store) Bucket() string { return s.bucket }
+func (s *Store) Prefix() string { return s.prefix }
+
+// Key returns the object key of blob h.
+func (s *Store) Key(h cas.Hash) string { return s.prefix + blobsDir + h.String() }
+
+func (s *Store) tmpKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return s.prefix + tmpDir + hex.EncodeToString(b[:])
+}
+
+// translate turns minio-go's error responses into cas sentinels: this is
+// the one place that does. Other errors keep their S3 code for the reader.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var resp minio.ErrorResponse
+	if !errors.As(err, &resp) {
+		return err
+	}
+	switch resp.Code {
+	case "NoSuchKey", "NoSuchObject", "NoSuchVersion":
+		return cas.ErrNotFound
+	case "EntityTooLarge":
+		return fmt.Errorf("%w: %w", cas.ErrTooLarge, err)
+	}
+	if resp.Code == "" {
+		return fmt.Errorf("s3 status %d: %w", resp.StatusCode, err)
+	}
+	return fmt.Errorf("s3 %s: %w", resp.Code, err)
+}
+
+// Stat implements cas.Backend.
+func (s *Store) Stat(ctx context.Context, h cas.Hash) (cas.Info, error) {
+	st, err := s.client.StatObject(ctx, s.bucket, s.Key(h), minio.StatObjectOptions{})
+	if err != nil {
+		return cas.Info{}, translate(err)
+	}
+	return cas.Info{Hash: h, Size: st.Size, ModTime: st.LastModified}, nil
+}
+
+// Open implements cas.Backend. The Reader is minio-go's Object: Read
+// streams one GET; Seek and ReadAt issue ranged GETs.
+func (s *Store) Open(ctx context.Context, h cas.Hash) (cas.Reader, error) {
+	obj, err := s.client.GetObject(ctx, s.bucket, s.Key(h), minio.GetObjectOptions{})
+	if err != nil {
+		return nil, translate(err)
+	}
+	st, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		return nil, translate(err)
+	}
+	return &objectReader{obj: obj, size: st.Size}, nil
+}
+
+type objectReader struct {
+	obj  *minio.Object
+	size int64
+}
+
+func (r *objectReader) Read(p []byte) (int, error) {
+	n, err := r.obj.Read(p)
+	return n, translateRead(err)
+}
+
+func (r *objectReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.obj.ReadAt(p, off)
+	return n, translateRead(err)
+}
+
+func (r *objectReader) Seek(off int64, whence int) (int64, error) { return r.obj.Seek(off, whence) }
+func (r *objectReader) Size() int64                               { return r.size }
+func (r *objectReader) Close() error                              { return r.obj.Close() }
+
+func translateRead(err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return translate(err)
+}
+
+// Create implements cas.Backend: see the package documentation for the two
+// ways an upload goes.
+func (s *Store) Create(ctx context.Context, known *cas.Hash) (cas.Writer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	w := &writer{s: s, known: known != nil, done: make(chan struct{}), max: int64(s.partSize) * maxParts}
+	if known != nil {
+		w.key = s.Key(*known)
+	} else {
+		w.key = s.tmpKey()
+	}
+	putCtx, cancel := context.WithCancel(ctx)
+	w.cancel = cancel
+	pr, pw := io.Pipe()
+	w.pw = pw
+	// minio-go blocks reading the pipe, not watching ctx: end the read too.
+	stop := context.AfterFunc(putCtx, func() { pr.CloseWithError(putCtx.Err()) })
+	go func() {
+		defer close(w.done)
+		defer stop()
+		info, err := s.client.PutObject(putCtx, s.bucket, w.key, pr, -1, minio.PutObjectOptions{
+			PartSize:    s.partSize,
+			ContentType: "application/octet-stream",
+		})
+		if err == nil && !w.committing() {
+			// Unreachable while minio-go needs the pipe's EOF to complete;
+			// refuse rather than keep a blob that was not committed.
+			err = errors.New("upload completed before Commit")
+			s.removeDetached(w.key)
+		}
+		// Unblock a writer still in pw.Write.
+		if err != nil {
+			pr.CloseWithError(err)
+		} else {
+			pr.Close()
+		}
+		w.info, w.err = info, err
+	}()
+	return w, nil
+}
+
+// writer feeds one PutObject through a pipe.
+type writer struct {
+	s      *Store
+	key    string
+	known  bool
+	pw     *io.PipeWriter
+	cancel context.CancelFunc
+	done   chan struct{} // closed when PutObject has returned
+	max    int64         // partSize × maxParts
+	n      int64
+
+	mu     sync.Mutex
+	commit bool // Commit closed the pipe: PutObject may complete
+
+	// Set by the PutObject goroutine before done is closed.
+	info minio.UploadInfo
+	err  error
+
+	ended bool // committed or cancelled
+}
+
+func (w *writer) committing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.commit
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if w.ended {
+		return 0, errors.New("s3store: write after the upload ended")
+	}
+	if w.n+int64(len(p)) > w.max {
+		return 0, fmt.Errorf("s3store: a blob has at most %d parts of %d bytes (raise the part size): %w",
+			maxParts, w.s.partSize, cas.ErrTooLarge)
+	}
+	n, err := w.pw.Write(p)
+	w.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("s3store: upload %s: %w", w.key, translate(err))
+	}
+	return n, nil
+}
+
+// Commit completes the multipart upload (the pipe's EOF) and, for a temp
+// key, copies it to the final key and deletes it.
+func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
+	if w.ended {
+		return errors.New("s3store: commit after the upload ended")
+	}
+	w.ended = true
+	// Cancelling the commit's context stops the upload too.
+	stop := context.AfterFunc(ctx, w.cancel)
+	defer stop()
+	defer w.cancel()
+
+	w.mu.Lock()
+	w.commit = true
+	w.mu.Unlock()
+	_ = w.pw.Close()
+	<-w.done
+	if w.err != nil {
+		return fmt.Errorf("s3store: upload %s: %w", w.key, translate(w.err))
+	}
+	final := w.s.Key(h)
+	if w.info.Size != size {
+		// Not reachable when minio-go works; never leave wrong bytes behind.
+		w.s.removeDetached(w.key)
+		return fmt.Errorf("s3store: upload %s: stored %d bytes, want %d", w.key, w.info.Size, size)
+	}
+	if w.known {
+		return nil
+	}
+	err := w.s.moveTemp(ctx, w.key, final, size)
+	w.s.removeDetached(w.key)
+	return err
+}
+
+// moveTemp copies the object tmp to final by a server-side copy, unless
+// final already holds the blob.
+func (s *Store) moveTemp(ctx context.Context, tmp, final string, size int64) error {
+	st, err := s.client.StatObject(ctx, s.bucket, final, minio.StatObjectOptions{})
+	if err == nil && st.Size == size {
+		return nil // stored by an earlier put of the same bytes
+	}
+	if err != nil && !errors.Is(translate(err), cas.ErrNotFound) {
+		return fmt.Errorf("s3store: stat %s: %w", final, translate(err))
+	}
+	dst := minio.CopyDestOptions{Bucket: s.bucket, Object: final}
+	src := minio.CopySrcOptions{Bucket: s.bucket, Object: tmp}
+	if size <= s.copyLimit {
+		_, err = s.client.CopyObject(ctx, dst, src)
+	} else {
+		dst.PartSize = s.composePartSize
+		dst.NumThreads = 4
+		_, err = s.client.ComposeObject(ctx, dst, src)
+	}
+	if err != nil {
+		return fmt.Errorf("s3store: copy %s to %s: %w", tmp, final, translate(err))
+	}
+	return nil
+}
+
+// removeDetached deletes key even when the caller's context has ended.
+func (s *Store) removeDetached(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	_ = s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+}
+
+// Cancel aborts the multipart upload (minio-go does when its read of the
+// pipe fails) and waits until it has.
+func (w *writer) Cancel() error {
+	if w.ended {
+		return nil
+	}
+	w.ended = true
+	w.pw.CloseWithError(errors.New("s3store: upload cancelled"))
+	w.cancel()
+	<-w.done
+	return nil
+}
+
+// Delete implements cas.Backend. S3 deletes absent keys without complaint,
+// so Delete checks first.
+func (s *Store) Delete(ctx context.Context, h cas.Hash) error {
+	key := s.Key(h)
+	if _, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{}); err != nil {
+		return translate(err)
+	}
+	return translate(s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}))
+}
+
+// DeleteMany implements cas.BatchDeleter with DeleteObjects requests (1,000
+// keys each). Absent blobs are not an error.
+func (s *Store) DeleteMany(ctx context.Context, hs []cas.Hash) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	objects := make(chan minio.ObjectInfo)
+	go func() {
+		defer close(objects)
+		for _, h := range hs {
+			select {
+			case objects <- minio.ObjectInfo{Key: s.Key(h)}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var first error
+	for e := range s.client.RemoveObjects(ctx, s.bucket, objects, minio.RemoveObjectsOptions{}) {
+		if e.Err == nil || errors.Is(translate(e.Err), cas.ErrNotFound) || first != nil {
+			continue
+		}
+		first = fmt.Errorf("s3store: delete %s: %w", e.ObjectName, translate(e.Err))
+	}
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// Walk implements cas.Backend: the keys under <prefix>blobs/, in key order.
+func (s *Store) Walk(ctx context.Context, fn func(cas.Info) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dir := s.prefix + blobsDir
+	objects := s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: dir, Recursive: true})
+	defer func() {
+		cancel()
+		for range objects { // let the lister end
+		}
+	}()
+	for obj := range objects {
+		if obj.Err != nil {
+			return translate(obj.Err)
+		}
+		name := strings.TrimPrefix(obj.Key, dir)
+		h, err := cas.ParseHash(name)
+		if err != nil || h.String() != name {
+			continue // not ours
+		}
+		if err := fn(cas.Info{Hash: h, Size: obj.Size, ModTime: obj.LastModified}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CleanTemp implements cas.TempCleaner: it deletes temp keys, and aborts
+// unfinished multipart uploads under the prefix, older than olderThan (all
+// of them when it is 0). Ages are by the server's clock. MinIO lists
+// unfinished uploads only per key, so there only temp keys are found.
+func (s *Store) CleanTemp(ctx context.Context, olderThan time.Duration) (int, int64, error) {
+	cutoff := time.Now().Add(-olderThan)
+	old := func(t time.Time) bool { return olderThan == 0 || t.Before(cutoff) }
+	var items int
+	var n int64
+
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	objects := s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + tmpDir, Recursive: true})
+	var listErr error
+	for obj := range objects {
+		if obj.Err != nil {
+			listErr = translate(obj.Err)
+			break
+		}
+		if !old(obj.LastModified) {
+			continue
+		}
+		if err := s.client.RemoveObject(ctx, s.bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
+			listErr = fmt.Errorf("s3store: delete %s: %w", obj.Key, translate(err))
+			break
+		}
+		items++
+		n += obj.Size
+	}
+	cancel()
+	for range objects {
+	}
+	if listErr != nil {
+		return items, n, listErr
+	}
+
+	uctx, ucancel := context.WithCancel(ctx)
+	defer ucancel()
+	uploads := s.client.ListIncompleteUploads(uctx, s.bucket, s.prefix, true)
+	defer func() {
+		ucancel()
+		for range uploads {
+		}
+	}()
+	for u := range uploads {
+		if u.Err != nil {
+			return items, n, fmt.Errorf("s3store: list unfinished uploads: %w", translate(u.Err))
+		}
+		if !s.ownsKey(u.Key) || !old(u.Initiated) {
+			continue
+		}
+		// Abort this upload only: another one may be writing the same key.
+		if err := s.core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil {
+			if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
+				continue
+			}
+			return items, n, fmt.Errorf("s3store: abort upload of %s: %w", u.Key, translate(err))
+		}
+		items++
+		n += u.Size
+	}
+	return items, n, nil
+}
+
+func (s *Store) ownsKey(key string) bool {
+	return strings.HasPrefix(key, s.prefix+blobsDir) || strings.HasPrefix(key, s.prefix+tmpDir)
+}
+
+// IncompleteUploads counts the unfinished multipart uploads of blob h's
+// key: uploads with a known hash that are in progress, or that a crash left
+// behind. It works on MinIO, which lists unfinished uploads only per key.
+func (s *Store) IncompleteUploads(ctx context.Context, h cas.Hash) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	key := s.Key(h)
+	uploads := s.client.ListIncompleteUploads(ctx, s.bucket, key, false)
+	defer func() {
+		cancel()
+		for range uploads {
+		}
+	}()
+	count := 0
+	for u := range uploads {
+		if u.Err != nil {
+			return count, translate(u.Err)
+		}
+		if u.Key == key {
+			count++
+		}
+	}
+	return count, nil
+}
+
+// Ping implements cas.Pinger: the bucket must answer.
+func (s *Store) Ping(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("s3store: bucket %q: %w", s.bucket, translate(err))
+	}
+	if !ok {
+		return fmt.Errorf("s3store: bucket %q does not exist", s.bucket)
+	}
+	return nil
+}
+
+// Close implements cas.Backend; the HTTP client needs no closing.
+func (s *Store) Close() error { return nil }
