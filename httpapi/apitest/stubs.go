@@ -2,8 +2,6 @@ package apitest
 
 import "testing"
 
-func testUnits(t *testing.T, fresh func(*testing.T) *api)       {}
-func testAssets(t *testing.T, fresh func(*testing.T) *api)      {}
 func testResolve(t *testing.T, fresh func(*testing.T) *api)     {}
 func testPagination(t *testing.T, fresh func(*testing.T) *api)  {}
 func testRetries(t *testing.T, fresh func(*testing.T) *api)     {}
