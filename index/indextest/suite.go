@@ -31,7 +31,15 @@ func Run(t *testing.T, open func(t *testing.T, opt index.Options) index.Store) {
 		{"Collections", collectionTests},
 		{"Units", unitTests},
 		{"Assets", assetTests},
-		// more groups follow
+		{"Drafts", draftTests},
+		{"Names", nameTests},
+		{"Links", linkTests},
+		{"LinkedBy", linkedByTests},
+		{"Delete", deleteTests},
+		{"Lookup", lookupTests},
+		{"Pagination", paginationTests},
+		{"Blobs", blobTests},
+		{"GC", gcTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -526,3 +534,6 @@ const (
 	time1h = time.Hour
 	time1d = 24 * time.Hour
 )
+
+// errStop is what the suite's stream callbacks return to stop a stream.
+var errStop = errors.New("indextest: stop")
