@@ -2,9 +2,6 @@ package apitest
 
 import "testing"
 
-func testResolve(t *testing.T, fresh func(*testing.T) *api)     {}
-func testPagination(t *testing.T, fresh func(*testing.T) *api)  {}
-func testRetries(t *testing.T, fresh func(*testing.T) *api)     {}
 func testLimits(t *testing.T, fresh func(*testing.T) *api)      {}
 func testUnicode(t *testing.T, fresh func(*testing.T) *api)     {}
 func testHostile(t *testing.T, fresh func(*testing.T) *api)     {}
