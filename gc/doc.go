@@ -1,0 +1,170 @@
+// Package gc is Blockstore's garbage collector: it deletes published
+// versions past their retention, assets that no unit links any more, and
+// then every blob that nothing retained points at — safely while writers
+// run, on any number of replicas, and with any grace, zero included.
+//
+// A Collector works over two small interfaces, Index (what it needs of
+// index.Store) and Blobs (what it needs of *cas.Store). Sweep runs one sweep
+// and returns its Report; Start runs one in the background; Runs and Run
+// read stored reports back; Schedule sweeps on an interval. The command
+// line, the HTTP API and the server's schedule call these and nothing else.
+//
+// # Glossary
+//
+//   - Sweep: one run of the phases below, under the index's sweep lock
+//     (a PostgreSQL advisory lock across replicas; a process lock embedded).
+//     A second sweep meanwhile gets ErrRunning (the API's 409).
+//   - Retention: how long a superseded published version is kept, counted
+//     from the creation of the next version (default 720h).
+//   - Grace: how long leases, recently unlinked assets and young stray bytes
+//     are protected (default 24h).
+//   - Lease: the time a blob's registry row was last renewed: by an upload
+//     (BeginBlob, FinishBlob), an existence check (HEAD, /blobs/missing:
+//     RenewBlobs). A sweep never claims a blob whose lease is younger than
+//     its grace, referenced or not.
+//   - Plan: what a phase would delete, with counts and bytes, computed before
+//     anything is deleted and kept in temporary files. A dry run computes the
+//     plan and stops; a real run executes it in batches.
+//   - Candidate: a blob the plan would delete: a registry row that no stored
+//     version names and whose lease has ended, or a stray.
+//   - Stray: bytes in the blob store with no registry row (an upload that
+//     lost a race with a sweep, a sweep that died after forgetting a row,
+//     bytes copied in by hand), older than the grace.
+//   - Claim, delete, forget: the three steps that remove a blob (below).
+//
+// # Phases
+//
+//  1. retention: ExpiredVersions lists the versions past retention (of
+//     entities whose latest version has garbage_collect; never the latest
+//     published version, a draft, or a version a stored unit version pins);
+//     DeleteVersions deletes them in batches, re-checking each.
+//  2. orphans: OrphanedAssets lists the assets some unit once linked and no
+//     stored unit version links since before now minus the grace;
+//     DeleteOrphans deletes them in batches, re-checking each.
+//  3. resume: rows left in the deleting state by a sweep that died are
+//     finished: their bytes deleted, then the rows forgotten.
+//  4. mark: one pass over three streams sorted by hash — the registry's
+//     rows (Blobs), the hashes that stored versions name (ReferencedHashes,
+//     copied to a temporary file), and the blob store's contents (Walk, in no
+//     order, so first sorted in runs of 128Ki records on disk and merged) —
+//     writes the candidates to a temporary file. Memory stays constant
+//     whatever the number of blobs; disk takes about 40 bytes per blob.
+//  5. sweep: the candidates are claimed in batches; the claimed bytes are
+//     deleted (DeleteMany: absent is fine), then their rows forgotten.
+//  6. cleanup: temporary data of the blob store older than the grace (but
+//     never younger than a minute, which an upload may be writing), and
+//     expired idempotency records.
+//
+// The plan is only a list of suspects. Safety never rests on it: it may be
+// stale by the time it runs, because every deletion goes through a claim
+// that the index re-checks atomically against commits.
+//
+// # The safety protocol
+//
+// The guarantee (DESIGN.md, invariant 3): nothing a stored version names is
+// ever deleted, and no committed version ever points at missing bytes —
+// whatever the interleaving of writers and sweeps, whatever the grace.
+//
+// Every blob has a registry row in one of three states (index.BlobState):
+//
+//   - pending: an upload is under way (BeginBlob, before any byte is
+//     written). Nothing may name a pending blob.
+//   - live: the bytes are durable and verified (FinishBlob). Versions may
+//     name it.
+//   - deleting: a sweep claimed it. It never becomes live again. A commit
+//     that names it fails with index.ErrBlobMissing (the API's 404: the
+//     client uploads the bytes again and retries); an upload of it fails with
+//     index.ErrBlobBusy until the sweep has forgotten it (moments later).
+//
+// The moves are absent → pending → live → deleting → absent, or pending →
+// deleting, or absent → deleting (ClaimBlobs of a stray inserts the row as
+// deleting). Only ForgetBlobs leaves deleting, and a sweep calls it only
+// after the bytes are gone.
+//
+// Three rules make the guarantee:
+//
+//  1. A commit (a transaction that stores a version naming hash H) requires
+//     H's row to be live, and in the same transaction holds the row against
+//     claims (PostgreSQL: SELECT … FOR SHARE on the row; Pebble: the single
+//     writer).
+//  2. ClaimBlobs, in one transaction per batch that locks the rows
+//     (PostgreSQL: FOR UPDATE; Pebble: the single writer), moves H to
+//     deleting only if no stored version names H and H's lease is older than
+//     now minus the grace.
+//  3. The sweep deletes bytes only of rows it holds in deleting, and
+//     forgets a row only after its bytes are deleted.
+//
+// Why it holds under any interleaving: a commit naming H and a claim of H
+// both lock H's row, so one of them happens first. If the commit is first,
+// the claim sees a stored version naming H and leaves H alone — for as long
+// as any version names it. If the claim is first, the row is deleting when
+// the commit looks, so the commit fails with 404 and nothing points at H.
+// There is no third order. Once deleting, H cannot be named until it has
+// been forgotten (after its bytes are gone) and uploaded again (pending,
+// bytes written, live) — so a version can only name bytes written after the
+// last deletion. The reasoning uses no clock: it holds with a grace of zero.
+// The grace only makes the 404 rare.
+//
+// This closes the known failure of other systems, where a client asks which
+// hashes are missing, learns that H is stored, skips its upload, and
+// commits a version naming H while a sweep deletes it: here that commit
+// either lands before the claim (and H stays) or fails with 404 (and the
+// client uploads H again).
+//
+// # The lease rule
+//
+// An existence check or an upload renews the lease of a blob; ClaimBlobs
+// refuses a blob whose lease was renewed less than the grace ago, even when
+// nothing references it. So a client that learned "H is stored" at time t
+// and commits before t + grace is never told 404 because of a sweep, and
+// with the default grace of 24h an importer never re-uploads. With a grace
+// of zero, leases protect nothing, and clients may get 404 and re-upload:
+// the protocol above keeps them safe all the same. Pending rows follow the
+// same rule, so an upload that takes longer than the grace may have its row
+// claimed (FinishBlob then fails with ErrBlobMissing and the client uploads
+// again).
+//
+// # A sweep that dies
+//
+// Each batch is claim, delete, forget, in that order. Dying:
+//
+//   - before a claim: nothing changed for that batch; the next sweep plans
+//     again.
+//   - after a claim, before or during the delete: rows are deleting, bytes
+//     may remain. No version names them (checked at the claim) and none can
+//     start to (commits need live). The next sweep's resume phase deletes
+//     the bytes (absent is fine) and forgets the rows. Meanwhile commits that
+//     name them get 404 and uploads get ErrBlobBusy, so those hashes are
+//     unavailable for re-upload until a sweep runs again.
+//   - after the delete, before the forget: the same; resume forgets.
+//   - during retention or orphans: each batch is one index transaction; the
+//     next sweep lists what is still expired or orphaned.
+//
+// At no point does a version point at missing bytes: bytes are only
+// deleted under a deleting row, which no version names.
+//
+// The sweep lock matters for safety, not only for work: two sweeps at once
+// could forget a row the other re-claimed after a re-upload and then delete
+// the new bytes. The index's lock must hold for the whole sweep.
+//
+// A report that stays "running" because its process died is marked failed
+// by the next sweep that takes the lock.
+//
+// # What the index must also keep
+//
+// FinishBlob must finish only the registration its caller began. Today it
+// makes any pending row live: an upload whose row was claimed, forgotten
+// and registered again by a second uploader (possible once its lease has
+// ended, that is at once with a grace of zero) could finish the second
+// registration while its own bytes were deleted, until the second uploader
+// writes them. A registration token returned by BeginBlob and checked by
+// FinishBlob closes this; see the gc report.
+//
+// # Dry runs
+//
+// A dry run computes the same plan and changes nothing: its report counts
+// what a real sweep would delete on the same state. Blobs that become
+// unreferenced only because the same sweep deletes versions or assets are
+// counted exactly when the index implements ReferenceCounter; otherwise they
+// are left out and Report.Notes says so. Temporary data is not counted.
+package gc
