@@ -115,6 +115,15 @@ type reply struct {
 // which is marshalled as JSON.
 func (a *api) do(t testing.TB, method, target string, body any, headers ...string) *reply {
 	t.Helper()
+	r, err := a.send(method, target, body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for goroutines: it returns what do would fail the test with.
+func (a *api) send(method, target string, body any, headers ...string) (*reply, error) {
 	var rd io.Reader
 	ctype := ""
 	length := int64(0)
@@ -129,13 +138,13 @@ func (a *api) do(t testing.TB, method, target string, body any, headers ...strin
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			t.Fatalf("marshal request body for %s %s: %v", method, target, err)
+			return nil, fmt.Errorf("marshal request body for %s %s: %w", method, target, err)
 		}
 		rd, ctype, length = bytes.NewReader(j), "application/json", int64(len(j))
 	}
 	req, err := http.NewRequest(method, a.base+"/", rd)
 	if err != nil {
-		t.Fatalf("new request %s %s: %v", method, target, err)
+		return nil, fmt.Errorf("new request %s %s: %w", method, shorten(target), err)
 	}
 	// Opaque makes the client send the request-URI byte for byte, so the
 	// suite controls every escape (and can send hostile ones).
@@ -160,14 +169,14 @@ func (a *api) do(t testing.TB, method, target string, body any, headers ...strin
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
+		return nil, fmt.Errorf("%s %s: %w", method, shorten(target), err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		t.Fatalf("%s %s: read the answer: %v", method, target, err)
+		return nil, fmt.Errorf("%s %s: read the answer: %w", method, shorten(target), err)
 	}
-	return &reply{method: method, target: target, status: resp.StatusCode, header: resp.Header, body: b}
+	return &reply{method: method, target: target, status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
 func (a *api) get(t testing.TB, target string, headers ...string) *reply {

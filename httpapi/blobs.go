@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/blockstore/blockstore/cas"
+)
+
+// Headers of hash-addressed bytes: they never change.
+const immutable = "public, max-age=31536000, immutable"
+
+func etag(h cas.Hash) string { return `"` + h.String() + `"` }
+
+func hashParam(p httprouter.Params) (cas.Hash, error) {
+	h, err := cas.ParseHash(p.ByName("hash"))
+	if err != nil {
+		return h, badRequest("malformed hash %q in the path: want 64 hex digits", p.ByName("hash"))
+	}
+	return h, nil
+}
+
+// headBlob answers whether a blob is stored, and renews its lease.
+func (a *api) headBlob(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	h, err := hashParam(p)
+	if err != nil {
+		return err
+	}
+	b, err := a.svc.BlobInfo(r.Context(), h)
+	if err != nil {
+		return err
+	}
+	hd := w.Header()
+	hd.Set("ETag", etag(h))
+	hd.Set("Cache-Control", immutable)
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("Content-Type", "application/octet-stream")
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag(h)) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	hd.Set("Content-Length", strconv.FormatInt(b.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// getBlob serves a blob's bytes, with Range, ETag and If-None-Match.
+func (a *api) getBlob(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	h, err := hashParam(p)
+	if err != nil {
+		return err
+	}
+	rd, err := a.svc.OpenBlob(r.Context(), h)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	a.serveContent(w, r, content{
+		hash:         h,
+		mediaType:    "application/octet-stream",
+		cacheControl: immutable,
+		body:         rd,
+	})
+	return nil
+}
+
+// putBlob stores a body under the hash the client computed: 201 when new,
+// 200 when it was stored already, 422 when the bytes hash otherwise.
+func (a *api) putBlob(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	h, err := hashParam(p)
+	if err != nil {
+		return err
+	}
+	body, err := a.uploadBody(w, r)
+	if err != nil {
+		return err
+	}
+	info, created, err := a.svc.PutBlob(r.Context(), h, body)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return writeJSON(w, r, status, blobJSON{Hash: info.Hash, Size: info.Size})
+}
+
+// postBlob stores a body under the hash it has.
+func (a *api) postBlob(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	body, err := a.uploadBody(w, r)
+	if err != nil {
+		return err
+	}
+	info, _, err := a.svc.AddBlob(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, r, http.StatusCreated, blobJSON{Hash: info.Hash, Size: info.Size})
+}
+
+type blobJSON struct {
+	Hash cas.Hash `json:"hash"`
+	Size int64    `json:"size"`
+}
+
+// uploadBody is the body of a blob or asset upload, behind the server's
+// upload limit (413 beyond).
+func (a *api) uploadBody(w http.ResponseWriter, r *http.Request) (io.Reader, error) {
+	max := a.opt.MaxUploadBytes
+	if max <= 0 {
+		return r.Body, nil
+	}
+	if r.ContentLength > max {
+		return nil, tooLarge("body of %d bytes is over the upload limit of %d", r.ContentLength, max)
+	}
+	return http.MaxBytesReader(w, r.Body, max), nil
+}
+
+// missingBlobs answers which of the hashes asked are not stored, renewing
+// the lease of those that are.
+func (a *api) missingBlobs(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	var in struct {
+		Hashes *[]string `json:"hashes"`
+	}
+	if _, err := decodeJSON(r, a.opt.MaxJSONBytes, false, &in); err != nil {
+		return err
+	}
+	if in.Hashes == nil {
+		return badRequest(`"hashes" is required`)
+	}
+	if n := len(*in.Hashes); n > a.opt.MaxMissingHashes {
+		return tooLarge("%d hashes asked, at most %d at once", n, a.opt.MaxMissingHashes)
+	}
+	hs := make([]cas.Hash, len(*in.Hashes))
+	for i, s := range *in.Hashes {
+		h, err := cas.ParseHash(s)
+		if err != nil {
+			return badRequest("hashes[%d]: malformed hash %q: want 64 hex digits", i, s)
+		}
+		hs[i] = h
+	}
+	missing, err := a.svc.MissingBlobs(r.Context(), hs)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, r, http.StatusOK, struct {
+		Missing []cas.Hash `json:"missing"`
+	}{missing})
+}

@@ -1,0 +1,260 @@
+package refs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/index"
+)
+
+// BlobInfo returns the registry row of a live blob and renews its lease
+// (HEAD /blobs/{hash}); index.ErrNotFound when h is not live.
+func (s *Service) BlobInfo(ctx context.Context, h cas.Hash) (index.Blob, error) {
+	live, err := s.idx.RenewBlobs(ctx, []cas.Hash{h})
+	if err != nil {
+		return index.Blob{}, fmt.Errorf("refs: renew lease of blob %s: %w", h, err)
+	}
+	b, ok := live[h]
+	if !ok {
+		return index.Blob{}, fmt.Errorf("refs: blob %s: %w", h, index.ErrNotFound)
+	}
+	return b, nil
+}
+
+// MissingBlobs renews the lease of every live blob among hs and returns the
+// others, once each, in the order asked.
+func (s *Service) MissingBlobs(ctx context.Context, hs []cas.Hash) ([]cas.Hash, error) {
+	live, err := s.idx.RenewBlobs(ctx, hs)
+	if err != nil {
+		return nil, fmt.Errorf("refs: renew leases of %d blobs: %w", len(hs), err)
+	}
+	missing := make([]cas.Hash, 0)
+	seen := make(map[cas.Hash]bool)
+	for _, h := range hs {
+		if _, ok := live[h]; ok || seen[h] {
+			continue
+		}
+		seen[h] = true
+		missing = append(missing, h)
+	}
+	return missing, nil
+}
+
+// OpenBlob opens the bytes stored under h; cas.ErrNotFound when there are
+// none. The caller must Close the reader.
+func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) {
+	r, err := s.blobs.Open(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("refs: open blob %s: %w", h, err)
+	}
+	return r, nil
+}
+
+// PutBlob stores the bytes of r under h, a hash the client computed. It
+// reports created false when h was already stored: r is then read and
+// verified but nothing is written. Bytes that hash otherwise are a
+// *cas.MismatchError and store nothing.
+func (s *Service) PutBlob(ctx context.Context, h cas.Hash, r io.Reader) (info cas.Info, created bool, err error) {
+	state, err := s.beginBlob(ctx, h)
+	if err != nil {
+		return cas.Info{}, false, err
+	}
+	if state == index.BlobLive {
+		n, err := verify(r, h)
+		if err != nil {
+			return cas.Info{}, false, fmt.Errorf("refs: put blob %s: %w", h, err)
+		}
+		return cas.Info{Hash: h, Size: n}, false, nil
+	}
+	info, err = s.blobs.Put(ctx, r, cas.PutOptions{Expected: &h})
+	if err != nil {
+		return cas.Info{}, false, fmt.Errorf("refs: put blob %s: %w", h, err)
+	}
+	if err := s.finishBlob(ctx, h, info.Size); err != nil {
+		return cas.Info{}, false, err
+	}
+	return info, true, nil
+}
+
+// AddBlob stores the bytes of r under the hash they have (POST /blobs). It
+// reports created false when they were already stored.
+func (s *Service) AddBlob(ctx context.Context, r io.Reader) (info cas.Info, created bool, err error) {
+	st, err := s.stage(ctx, r)
+	if err != nil {
+		return cas.Info{}, false, err
+	}
+	defer st.discard()
+	if err := s.settle(ctx, st); err != nil {
+		return cas.Info{}, false, err
+	}
+	return cas.Info{Hash: st.hash, Size: st.size}, st.committed, nil
+}
+
+// verify reads r to its end and checks that its bytes hash to h.
+func verify(r io.Reader, h cas.Hash) (int64, error) {
+	hr := cas.NewHasher()
+	n, err := io.Copy(hr, r)
+	if err != nil {
+		return n, fmt.Errorf("read body: %w", err)
+	}
+	if got := hr.Sum(); got != h {
+		return n, &cas.MismatchError{Want: h, Got: got}
+	}
+	return n, nil
+}
+
+// beginBlob registers an upload of h (BeginBlob), waiting a bounded time
+// while a sweep is deleting the same blob.
+func (s *Service) beginBlob(ctx context.Context, h cas.Hash) (index.BlobState, error) {
+	deadline := time.Now().Add(s.opt.BusyWait)
+	delay := 10 * time.Millisecond
+	for {
+		state, err := s.idx.BeginBlob(ctx, h)
+		if err == nil {
+			return state, nil
+		}
+		if !errors.Is(err, index.ErrBlobBusy) {
+			return 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
+		}
+		if time.Now().Add(delay).After(deadline) {
+			return 0, fmt.Errorf("%w: blob %s is being deleted by a sweep: %w", ErrRetry, h, err)
+		}
+		if err := sleep(ctx, delay); err != nil {
+			return 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
+		}
+		delay = min(2*delay, 500*time.Millisecond)
+	}
+}
+
+// finishBlob marks h live after its bytes were committed. When a sweep took
+// the registry row in between, the upload is registered again: the bytes are
+// the same whoever stored them, so when they are still there they become
+// live; when the sweep deleted them the client must send them again.
+func (s *Service) finishBlob(ctx context.Context, h cas.Hash, size int64) error {
+	for attempt := 1; ; attempt++ {
+		err := s.idx.FinishBlob(ctx, h, size)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, index.ErrBlobMissing) || attempt == storeAttempts {
+			return fmt.Errorf("refs: finish upload of blob %s: %w", h, err)
+		}
+		s.log.Warn("a sweep took a blob while it was being stored; registering it again", "hash", h.String())
+		state, err := s.beginBlob(ctx, h)
+		if err != nil {
+			return err
+		}
+		if state == index.BlobLive {
+			return nil
+		}
+		if _, err := s.blobs.Stat(ctx, h); err != nil {
+			if errors.Is(err, cas.ErrNotFound) {
+				return fmt.Errorf("%w: a sweep deleted blob %s while it was being stored; send it again", ErrRetry, h)
+			}
+			return fmt.Errorf("refs: stat blob %s: %w", h, err)
+		}
+	}
+}
+
+// storeBytes stores b, whose hash is h, held in memory (OLX): nothing is
+// written when h is live already.
+func (s *Service) storeBytes(ctx context.Context, h cas.Hash, b []byte) error {
+	state, err := s.beginBlob(ctx, h)
+	if err != nil {
+		return err
+	}
+	if state != index.BlobLive {
+		if _, err := s.blobs.Put(ctx, bytes.NewReader(b), cas.PutOptions{Expected: &h}); err != nil {
+			return fmt.Errorf("refs: store blob %s: %w", h, err)
+		}
+		if err := s.finishBlob(ctx, h, int64(len(b))); err != nil {
+			return err
+		}
+	}
+	s.cache.add(h, b)
+	return nil
+}
+
+// staged is an upload whose hash is known but which may not be visible yet.
+type staged struct {
+	up        *cas.Upload
+	hash      cas.Hash
+	size      int64
+	committed bool // Commit succeeded: the upload no longer holds the bytes
+}
+
+// stage writes r to a new upload and computes its hash. The caller must
+// call discard.
+func (s *Service) stage(ctx context.Context, r io.Reader) (*staged, error) {
+	up, err := s.blobs.Begin(ctx, cas.PutOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("refs: begin upload: %w", err)
+	}
+	if _, err := up.ReadFrom(r); err != nil {
+		up.Cancel()
+		return nil, fmt.Errorf("refs: receive upload: %w", err)
+	}
+	h, size, err := up.Sum()
+	if err != nil {
+		up.Cancel()
+		return nil, fmt.Errorf("refs: hash upload: %w", err)
+	}
+	return &staged{up: up, hash: h, size: size}, nil
+}
+
+// discard cancels the upload unless it was committed.
+func (st *staged) discard() {
+	if st != nil && !st.committed {
+		st.up.Cancel()
+	}
+}
+
+// settle makes the staged bytes live: BeginBlob (pending) before Commit
+// makes them visible, so that a sweep never deletes bytes it did not claim,
+// then FinishBlob. When the blob is live already nothing is committed and
+// the staged bytes stay available to a later settle (a commit that a sweep
+// overtook). When they were committed before and a sweep deleted them since,
+// it is ErrRetry: the body is consumed, the client must send it again.
+func (s *Service) settle(ctx context.Context, st *staged) error {
+	state, err := s.beginBlob(ctx, st.hash)
+	if err != nil {
+		return err
+	}
+	if state == index.BlobLive {
+		return nil
+	}
+	if !st.committed {
+		if _, err := st.up.Commit(ctx); err != nil {
+			return fmt.Errorf("refs: commit blob %s: %w", st.hash, err)
+		}
+		st.committed = true
+		return s.finishBlob(ctx, st.hash, st.size)
+	}
+	if _, err := s.blobs.Stat(ctx, st.hash); err != nil {
+		if errors.Is(err, cas.ErrNotFound) {
+			return fmt.Errorf("%w: a sweep deleted blob %s while it was being stored; send it again", ErrRetry, st.hash)
+		}
+		return fmt.Errorf("refs: stat blob %s: %w", st.hash, err)
+	}
+	return s.finishBlob(ctx, st.hash, st.size)
+}
+
+// blobBytes returns the bytes of a small blob, from the cache when it can.
+// size is the blob's size from the registry: more bytes than that is an
+// error.
+func (s *Service) blobBytes(ctx context.Context, h cas.Hash, size int64) ([]byte, error) {
+	if b, ok := s.cache.get(h); ok {
+		return b, nil
+	}
+	b, err := s.blobs.ReadAll(ctx, h, size)
+	if err != nil {
+		return nil, fmt.Errorf("refs: read blob %s: %w", h, err)
+	}
+	s.cache.add(h, b)
+	return b, nil
+}
