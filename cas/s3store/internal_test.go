@@ -1,0 +1,238 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/cas/castest"
+	"github.com/blockstore/blockstore/internal/testenv"
+)
+
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	srv := testenv.MinIO(t)
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	return Config{
+		Endpoint:     srv.Endpoint,
+		Bucket:       "internal-" + hex.EncodeToString(rnd[:]),
+		Prefix:       "p",
+		AccessKey:    srv.AccessKey,
+		SecretKey:    srv.SecretKey,
+		Insecure:     true,
+		CreateBucket: true,
+	}
+}
+
+func openTest(t *testing.T) (*cas.Store, *Store) {
+	t.Helper()
+	b, err := Open(context.Background(), testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cas.New(b, cas.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s, b
+}
+
+func TestKeys(t *testing.T) {
+	_, b := openTest(t)
+	h := cas.Sum([]byte("k"))
+	if got, want := b.Key(h), "p/blobs/"+h.String(); got != want {
+		t.Errorf("Key: %s, want %s", got, want)
+	}
+	if !strings.HasPrefix(b.tmpKey(), "p/tmp/") {
+		t.Errorf("tmpKey: %s", b.tmpKey())
+	}
+}
+
+// An upload with a known hash goes to the final key as a multipart upload
+// that stays invisible until Commit, and Cancel aborts it.
+func TestKnownHashUploadIsInvisibleUntilCommit(t *testing.T) {
+	ctx := context.Background()
+	s, b := openTest(t)
+	c := castest.NewContent(1, 20<<20)
+	h := c.Hash()
+	for _, commit := range []bool{false, true} {
+		u, err := s.Begin(ctx, cas.PutOptions{Expected: &h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Seek(0, io.SeekStart)
+		if _, err := u.ReadFrom(c); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := u.Sum(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := b.IncompleteUploads(ctx, h); err != nil || n != 1 {
+			t.Errorf("incomplete uploads while the upload waits for Commit: %d, %v; want 1", n, err)
+		}
+		if _, err := s.Stat(ctx, h); !errors.Is(err, cas.ErrNotFound) {
+			t.Errorf("stat before Commit: %v, want ErrNotFound", err)
+		}
+		if commit {
+			if _, err := u.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Stat(ctx, h); err != nil {
+				t.Errorf("stat after Commit: %v", err)
+			}
+		} else if err := u.Cancel(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := b.IncompleteUploads(ctx, h); err != nil || n != 0 {
+			t.Errorf("incomplete uploads after commit=%v: %d, %v; want 0", commit, n, err)
+		}
+	}
+}
+
+// Above the copy limit, Commit copies the temp key with a multipart
+// ComposeObject (above 5 GiB in production; 0 here, with 8 MiB parts).
+func TestComposeCopy(t *testing.T) {
+	ctx := context.Background()
+	s, b := openTest(t)
+	b.copyLimit = 0
+	b.composePartSize = 8 << 20 // two parts of 6 MiB
+	c := castest.NewContent(2, 12<<20+77)
+	info, err := s.Put(ctx, c, cas.PutOptions{})
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	if info.Hash != c.Hash() {
+		t.Fatalf("put: %s, want %s", info.Hash, c.Hash())
+	}
+	got, err := s.ReadAll(ctx, info.Hash, 20<<20)
+	if err != nil || !bytes.Equal(got, c.Bytes()) {
+		t.Fatalf("read: %v", err)
+	}
+	if items, _, err := s.CleanTemp(ctx, 0); err != nil || items != 0 {
+		t.Errorf("temp keys left: %d, %v", items, err)
+	}
+}
+
+func TestCleanTempKeys(t *testing.T) {
+	ctx := context.Background()
+	s, b := openTest(t)
+	blob, err := s.Put(ctx, strings.NewReader("stays"), cas.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"p/tmp/leftover1", "p/tmp/leftover2", "other/tmp/not-ours"} {
+		if _, err := b.client.PutObject(ctx, b.bucket, key, bytes.NewReader(make([]byte, 100)), 100, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if items, n, err := s.CleanTemp(ctx, time.Hour); err != nil || items != 0 || n != 0 {
+		t.Errorf("clean older than 1h: %d, %d, %v; want nothing", items, n, err)
+	}
+	if items, n, err := s.CleanTemp(ctx, 0); err != nil || items != 2 || n != 200 {
+		t.Errorf("clean all: %d, %d, %v; want 2 items, 200 bytes", items, n, err)
+	}
+	if _, err := b.client.StatObject(ctx, b.bucket, "other/tmp/not-ours", minio.StatObjectOptions{}); err != nil {
+		t.Errorf("a key outside the prefix was removed: %v", err)
+	}
+	if _, err := s.Stat(ctx, blob.Hash); err != nil {
+		t.Errorf("a blob was removed: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	base := testConfig(t)
+
+	cfg := base
+	cfg.CreateBucket = false
+	if _, err := Open(ctx, cfg); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing bucket: %v", err)
+	}
+	cfg = base
+	cfg.PartSize = 1 << 20
+	if _, err := Open(ctx, cfg); err == nil {
+		t.Errorf("a 1 MiB part size was accepted")
+	}
+	cfg = base
+	cfg.Bucket = ""
+	if _, err := Open(ctx, cfg); err == nil {
+		t.Errorf("no bucket was accepted")
+	}
+	cfg = base
+	cfg.SecretKey = "wrong-secret-do-not-print"
+	_, err := Open(ctx, cfg)
+	if err == nil {
+		t.Fatalf("a wrong secret was accepted")
+	}
+	if strings.Contains(err.Error(), cfg.SecretKey) || strings.Contains(err.Error(), base.SecretKey) {
+		t.Errorf("the error shows a secret: %v", err)
+	}
+	// A URL endpoint works too.
+	cfg = base
+	cfg.Endpoint = "http://" + base.Endpoint
+	cfg.Insecure = false
+	b, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("URL endpoint: %v", err)
+	}
+	if err := b.Ping(ctx); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+}
+
+func TestParseEndpoint(t *testing.T) {
+	tests := []struct {
+		in       string
+		insecure bool
+		host     string
+		secure   bool
+		ok       bool
+	}{
+		{"s3.amazonaws.com", false, "s3.amazonaws.com", true, true},
+		{"127.0.0.1:9000", true, "127.0.0.1:9000", false, true},
+		{"http://127.0.0.1:9000", false, "127.0.0.1:9000", false, true},
+		{"https://minio.internal/", true, "minio.internal", true, true},
+		{"ftp://x", false, "", false, false},
+		{"http://h/path", false, "", false, false},
+		{"http://user:pw@h", false, "", false, false},
+		{"", false, "", false, false},
+	}
+	for _, tc := range tests {
+		host, secure, err := parseEndpoint(tc.in, tc.insecure)
+		if (err == nil) != tc.ok || host != tc.host || secure != tc.secure {
+			t.Errorf("parseEndpoint(%q, %v) = %q, %v, %v", tc.in, tc.insecure, host, secure, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw") {
+			t.Errorf("parseEndpoint(%q): the error shows a password: %v", tc.in, err)
+		}
+	}
+}
+
+func TestTranslate(t *testing.T) {
+	for _, code := range []string{"NoSuchKey", "NoSuchObject"} {
+		err := fmt.Errorf("wrapped: %w", minio.ErrorResponse{Code: code, StatusCode: 404})
+		if got := translate(err); !errors.Is(got, cas.ErrNotFound) {
+			t.Errorf("translate(%s) = %v, want ErrNotFound", code, got)
+		}
+	}
+	got := translate(minio.ErrorResponse{Code: "AccessDenied", Message: "Access Denied.", StatusCode: 403})
+	if errors.Is(got, cas.ErrNotFound) || !strings.Contains(got.Error(), "AccessDenied") {
+		t.Errorf("translate(AccessDenied) = %v", got)
+	}
+	if got := translate(minio.ErrorResponse{Code: "EntityTooLarge"}); !errors.Is(got, cas.ErrTooLarge) {
+		t.Errorf("translate(EntityTooLarge) = %v", got)
+	}
+	plain := errors.New("connection refused")
+	if got := translate(plain); got != plain {
+		t.Errorf("translate(plain) = %v", got)
+	}
+}
