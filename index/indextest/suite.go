@@ -40,6 +40,9 @@ func Run(t *testing.T, open func(t *testing.T, opt index.Options) index.Store) {
 		{"Pagination", paginationTests},
 		{"Blobs", blobTests},
 		{"GC", gcTests},
+		{"Idempotency", idempotencyTests},
+		{"Transactions", txTests},
+		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
