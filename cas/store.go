@@ -368,8 +368,11 @@ func (s *Store) stat(ctx context.Context, h Hash) (Info, error) {
 // returns (a corrupt one is an error wrapping ErrHashMismatch) and served
 // from memory. Larger ones come back as a Reader whose sequential read to the
 // end checks the hash and returns an error wrapping ErrHashMismatch instead
-// of io.EOF when it differs; reads after a Seek away from the sequential
-// position are not checked, and ReadAt never is. The caller must Close it.
+// of io.EOF when it differs: the read that reaches the end returns the error
+// and all but the blob's last byte, so that a reader that counts bytes
+// (io.CopyN, http.ServeContent) sees a short read. A Seek back into what was read
+// keeps the check; reads that skip ahead lose it, and ReadAt is never
+// checked. The caller must Close the Reader.
 func (s *Store) Open(ctx context.Context, h Hash) (Reader, error) {
 	start := time.Now()
 	r, err := s.open(ctx, h)
@@ -583,7 +586,8 @@ type memReader struct{ *bytes.Reader }
 func (memReader) Close() error { return nil }
 
 // verifyingReader hashes the bytes read sequentially from offset 0 and, when
-// such a read reaches the end, compares the hash with want.
+// such a read reaches the end (Size bytes, or io.EOF), compares the hash with
+// want. On a mismatch that read returns all but the last byte and the error.
 type verifyingReader struct {
 	r      Reader
 	want   Hash
@@ -605,9 +609,16 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 		v.hashed = end
 	}
 	v.pos += int64(n)
-	if err == io.EOF && v.pos == v.hashed && !v.ok {
+	// Check when the hashed prefix reaches the size, not only at io.EOF:
+	// io.CopyN and http.ServeContent stop after Size bytes and never read EOF.
+	if !v.ok && v.pos == v.hashed && (v.hashed == v.r.Size() || err == io.EOF) {
 		if got := v.hasher.Sum(); got != v.want {
 			v.err = fmt.Errorf("cas: read %s: stored bytes hash to %s: %w", v.want, got, ErrHashMismatch)
+			// Withhold the last byte: io.CopyN drops the error of a copy
+			// that got all it asked for, but not of a short one.
+			if n > 0 {
+				n--
+			}
 			return n, v.err
 		}
 		v.ok = true

@@ -396,3 +396,33 @@ func TestFallbacks(t *testing.T) {
 		t.Errorf("delete after close: %v", err)
 	}
 }
+
+// io.CopyN (and so http.ServeContent) reads exactly Size bytes and never
+// sees io.EOF: the check must fire on the read that reaches Size.
+func TestMismatchWithoutEOF(t *testing.T) {
+	ctx := context.Background()
+	m := newMem()
+	s := cas.New(m, cas.Options{VerifyReadsUpTo: -1})
+	info, err := s.Put(ctx, bytes.NewReader(pattern(10000)), cas.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Open(ctx, info.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, r, info.Size); err != nil {
+		t.Errorf("CopyN of a sound blob: %v", err)
+	}
+	r.Close()
+
+	m.corrupt(info.Hash, 10)
+	r, err = s.Open(ctx, info.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := io.CopyN(io.Discard, r, info.Size); !errors.Is(err, cas.ErrHashMismatch) {
+		t.Errorf("CopyN of a corrupt blob: %v, want ErrHashMismatch", err)
+	}
+}
