@@ -110,11 +110,15 @@ func testConventions(t *testing.T, fresh func(*testing.T) *api) {
 	t.Run("every GET answers with its documented type", func(t *testing.T) {
 		for _, p := range gets {
 			r := a.get(t, p)
-			if !r.sane(t) {
+			if strings.HasPrefix(p, v1+"/gc") {
+				// A later issue builds GC: only the shape is checked here.
+				if r.status != http.StatusOK {
+					r.errorShape(t)
+				}
 				continue
 			}
-			if strings.HasPrefix(p, v1+"/gc") {
-				continue // a later issue builds GC: only the shape is checked here
+			if !r.sane(t) {
+				continue
 			}
 			if !r.expect(t, http.StatusOK) {
 				continue

@@ -191,6 +191,32 @@ func testHostile(t *testing.T, fresh func(*testing.T) *api) {
 		}
 	})
 
+	t.Run("NUL and invalid UTF-8 in names and keys", func(t *testing.T) {
+		// API.md fixes UTF-8 only for OLX. Elsewhere the server may store
+		// or refuse such text, but never fail on it (a database that
+		// refuses NUL or bad UTF-8 must not turn that into a 500).
+		for _, body := range []string{
+			`{"collection": "` + c + `", "name": "nul\u0000name.xml", "olx": "<n/>"}`,
+			`{"collection": "` + c + `", "name": "bad` + "\xff" + `name.xml", "olx": "<n/>"}`,
+			`{"collection": "` + c + `", "olx": "<nul>\u0000</nul>"}`,
+		} {
+			a.post(t, v1+"/units", rawJSON(body)).sane(t)
+		}
+		for _, body := range []string{`{"name": "nul\u0000"}`, `{"name": "x", "description": "` + "\xfe\xff" + `"}`} {
+			a.post(t, v1+"/collections", rawJSON(body)).sane(t)
+			a.patch(t, v1+"/collections/"+c, rawJSON(body)).sane(t)
+		}
+		for _, n := range []string{"%00", "a%00b", "%FF", "%C0%80", "%ED%A0%80"} {
+			a.post(t, v1+"/assets?collection="+c+"&name="+n, []byte("n"), "Content-Type", "text/plain").sane(t)
+			a.get(t, v1+"/collections/"+c+"/assets?name="+n).sane(t)
+			a.post(t, v1+"/assets/"+as+"/versions?name="+n, []byte("n2"), "Content-Type", "text/plain").sane(t)
+		}
+		a.post(t, v1+"/assets?collection="+c+"&name=ct.bin", []byte("n"), "Content-Type", "text/plain; x=\"\xff\"").sane(t)
+		a.post(t, v1+"/assets?collection="+c+"&name=mt.bin&hash="+h+"&media_type=%00%FF", nil).sane(t)
+		a.post(t, v1+"/collections", J{"name": "odd key"}, "Idempotency-Key", "\xff\xfe key").sane(t)
+		a.post(t, v1+"/collections", J{"name": "odd key"}, "Idempotency-Key", "\xff\xfe key").sane(t)
+	})
+
 	t.Run("a long request-URI", func(t *testing.T) {
 		refused(t, a.get(t, v1+"/units/"+strings.Repeat("u", 60_000)))
 		r := a.get(t, v1+"/collections?cursor="+strings.Repeat("c", 60_000))
