@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -197,6 +198,10 @@ func New(svc *refs.Service, opt Options) http.Handler {
 	for _, rt := range withHEAD(a.routes()) {
 		h := rt.h
 		var hh http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+				a.writeError(w, r, badRequest("malformed query string: %v", err))
+				return
+			}
 			if err := h(w, r, httprouter.ParamsFromContext(r.Context())); err != nil {
 				a.writeError(w, r, err)
 			}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -15,7 +16,13 @@ const immutable = "public, max-age=31536000, immutable"
 
 func etag(h cas.Hash) string { return `"` + h.String() + `"` }
 
-func hashParam(p httprouter.Params) (cas.Hash, error) {
+// hashParam parses {hash}. The static route POST /blobs/missing shares its
+// position: other methods on it are 405, not a malformed hash.
+func hashParam(w http.ResponseWriter, p httprouter.Params) (cas.Hash, error) {
+	if p.ByName("hash") == "missing" {
+		w.Header().Set("Allow", "OPTIONS, POST")
+		return cas.Hash{}, fmt.Errorf("%w: /api/v1/blobs/missing answers POST", errMethodNotAllowed)
+	}
 	h, err := cas.ParseHash(p.ByName("hash"))
 	if err != nil {
 		return h, badRequest("malformed hash %q in the path: want 64 hex digits", p.ByName("hash"))
@@ -25,7 +32,7 @@ func hashParam(p httprouter.Params) (cas.Hash, error) {
 
 // headBlob answers whether a blob is stored, and renews its lease.
 func (a *api) headBlob(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	h, err := hashParam(p)
+	h, err := hashParam(w, p)
 	if err != nil {
 		return err
 	}
@@ -49,7 +56,7 @@ func (a *api) headBlob(w http.ResponseWriter, r *http.Request, p httprouter.Para
 
 // getBlob serves a blob's bytes, with Range, ETag and If-None-Match.
 func (a *api) getBlob(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	h, err := hashParam(p)
+	h, err := hashParam(w, p)
 	if err != nil {
 		return err
 	}
@@ -70,7 +77,7 @@ func (a *api) getBlob(w http.ResponseWriter, r *http.Request, p httprouter.Param
 // putBlob stores a body under the hash the client computed: 201 when new,
 // 200 when it was stored already, 422 when the bytes hash otherwise.
 func (a *api) putBlob(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	h, err := hashParam(p)
+	h, err := hashParam(w, p)
 	if err != nil {
 		return err
 	}
@@ -95,11 +102,15 @@ func (a *api) postBlob(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	if err != nil {
 		return err
 	}
-	info, _, err := a.svc.AddBlob(r.Context(), body)
+	// Always 201 (API.md), also when the bytes were stored already.
+	ans, err := a.svc.AddBlob(r.Context(), body, retryRequest(r, nil, func(info cas.Info, _ bool) (int, []byte, error) {
+		b, err := encodeJSON(blobJSON{Hash: info.Hash, Size: info.Size})
+		return http.StatusCreated, b, err
+	}))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, r, http.StatusCreated, blobJSON{Hash: info.Hash, Size: info.Size})
+	return writeAnswer(w, r, ans)
 }
 
 type blobJSON struct {

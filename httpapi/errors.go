@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/gc"
 	"github.com/blockstore/blockstore/index"
 	"github.com/blockstore/blockstore/refs"
 )
@@ -78,13 +79,14 @@ func errorOf(err error) apiError {
 		e.Hash = &missing.Hash
 		e.Message = "blob " + missing.Hash.String() + " is not stored: upload it (PUT /api/v1/blobs/{hash}) and retry"
 	case errors.Is(err, ErrBadRequest), errors.Is(err, index.ErrInvalid), errors.Is(err, refs.ErrInvalid),
-		errors.Is(err, cas.ErrInvalidHash):
+		errors.Is(err, cas.ErrInvalidHash), errors.Is(err, gc.ErrInvalid):
 		e.Status, e.Code = http.StatusBadRequest, "bad_request"
-	case errors.Is(err, errNoRoute), errors.Is(err, index.ErrNotFound), errors.Is(err, cas.ErrNotFound):
+	case errors.Is(err, errNoRoute), errors.Is(err, index.ErrNotFound), errors.Is(err, cas.ErrNotFound),
+		errors.Is(err, gc.ErrNotFound):
 		e.Status, e.Code = http.StatusNotFound, "not_found"
 	case errors.Is(err, errMethodNotAllowed):
 		e.Status, e.Code = http.StatusMethodNotAllowed, "method_not_allowed"
-	case errors.Is(err, index.ErrConflict), errors.Is(err, refs.ErrKeyReused):
+	case errors.Is(err, index.ErrConflict), errors.Is(err, refs.ErrKeyReused), errors.Is(err, gc.ErrRunning):
 		e.Status, e.Code = http.StatusConflict, "conflict"
 		if errors.As(err, &conflict) && conflict.Holder != uuid.Nil {
 			h := conflict.Holder.String()
@@ -93,7 +95,7 @@ func errorOf(err error) apiError {
 	case errors.Is(err, ErrGCNotConfigured):
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, index.ErrBlobBusy), errors.Is(err, index.ErrUnavailable), errors.Is(err, refs.ErrRetry),
-		errors.Is(err, index.ErrClosed), errors.Is(err, cas.ErrClosed), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, index.ErrClosed), errors.Is(err, cas.ErrClosed), errors.Is(err, gc.ErrClosed), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, context.Canceled):
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
 		e.Message = "the service cannot answer now; retry: " + err.Error()

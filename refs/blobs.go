@@ -81,18 +81,30 @@ func (s *Service) PutBlob(ctx context.Context, h cas.Hash, r io.Reader) (info ca
 	return info, true, nil
 }
 
-// AddBlob stores the bytes of r under the hash they have (POST /blobs). It
-// reports created false when they were already stored.
-func (s *Service) AddBlob(ctx context.Context, r io.Reader) (info cas.Info, created bool, err error) {
+// AddBlob stores the bytes of r under the hash they have (POST /blobs) and
+// answers with Render(info, created); created is false when the bytes were
+// stored already. An Idempotency-Key reused with other bytes is
+// ErrKeyReused and stores nothing.
+func (s *Service) AddBlob(ctx context.Context, r io.Reader, req Request[cas.Info]) (Answer, error) {
 	st, err := s.stage(ctx, r)
 	if err != nil {
-		return cas.Info{}, false, err
+		return Answer{}, err
 	}
 	defer st.discard()
-	if err := s.settle(ctx, st); err != nil {
-		return cas.Info{}, false, err
+	op := &writeOp[cas.Info]{req: req, body: st.hash, noTx: true}
+	if req.Body != nil {
+		op.body = *req.Body
 	}
-	return cas.Info{Hash: st.hash, Size: st.size}, st.committed, nil
+	if ans, ok, err := replayed(ctx, s.idx, op); ok || err != nil {
+		return ans, err
+	}
+	if err := s.settle(ctx, st); err != nil {
+		return Answer{}, err
+	}
+	op.apply = func(index.Tx) (cas.Info, bool, error) {
+		return cas.Info{Hash: st.hash, Size: st.size}, st.committed, nil
+	}
+	return commit(ctx, s, op)
 }
 
 // verify reads r to its end and checks that its bytes hash to h.

@@ -88,6 +88,9 @@ type writeOp[T any] struct {
 	restore func(ctx context.Context) error
 	// apply writes the change in tx.
 	apply func(tx index.Tx) (v T, created bool, err error)
+	// noTx: apply writes nothing to the index (its write happened before);
+	// without a key to record, no transaction is needed.
+	noTx bool
 }
 
 func (op *writeOp[T]) fingerprint() cas.Hash {
@@ -145,6 +148,17 @@ func commit[T any](ctx context.Context, s *Service, op *writeOp[T]) (Answer, err
 		key = recordKey(op.req.Method, op.req.Path, op.req.Key)
 	}
 	fp := op.fingerprint()
+	if key == "" && op.noTx {
+		v, created, err := op.apply(nil)
+		if err != nil {
+			return Answer{}, err
+		}
+		status, body, err := op.req.Render(v, created)
+		if err != nil {
+			return Answer{}, fmt.Errorf("refs: render answer: %w", err)
+		}
+		return Answer{Status: status, Body: body}, nil
+	}
 	for attempt := 1; ; attempt++ {
 		var ans Answer
 		err := s.idx.Update(ctx, func(tx index.Tx) error {
