@@ -116,7 +116,9 @@ func TestAssetContent(t *testing.T) {
 		t.Errorf("404 of a missing blob names hash %v, want %s", er.Hash, absent)
 	}
 	e.call(t, "PUT", "/api/v1/blobs/"+absent.String(), "absent").want(t, http.StatusCreated, nil)
-	var b struct{ MediaType string `json:"media_type"` }
+	var b struct {
+		MediaType string `json:"media_type"`
+	}
 	e.call(t, "POST", "/api/v1/assets?collection="+c+"&hash="+absent.String(), nil).want(t, http.StatusCreated, &b)
 	if b.MediaType != "application/octet-stream" {
 		t.Errorf("default media type %q", b.MediaType)
