@@ -9,18 +9,23 @@
 //
 // # Glossary
 //
-//   - Part size: every upload is a multipart upload fed through an io.Pipe
-//     with the size unknown (-1); minio-go buffers one part (PartSize,
-//     16 MiB by default) at a time, so memory does not grow with the blob.
-//     A blob can have at most 10,000 parts: 156 GiB at 16 MiB.
-//   - Known hash: when the writer names the hash in advance (PUT by hash),
-//     the upload goes straight to the final key, and the multipart upload is
-//     completed only at Commit (the pipe's EOF); Cancel aborts it. An
-//     unfinished multipart upload is never visible.
-//   - Temp key: when the hash is learned only at the end, the bytes go to a
-//     key under <prefix>tmp/, and Commit copies it server-side to the final
-//     key (CopyObject up to 5 GiB, a multipart ComposeObject above) and then
-//     deletes it. When the final key already exists, the copy is skipped.
+//   - Part size: a larger upload is a multipart upload fed through an
+//     io.Pipe with the size unknown (-1); minio-go buffers one part
+//     (PartSize, 16 MiB by default) at a time, so memory does not grow with
+//     the blob; each upload in flight holds one part. A blob can have at
+//     most 10,000 parts: 156 GiB at 16 MiB.
+//   - Small blob: up to SmallBlobSize (4 MiB) the bytes are held in memory
+//     and Commit, which knows the hash, sends them in one PUT to the final
+//     key. Most units are a few KB: one request instead of six.
+//   - Known hash: when a larger blob's hash is named in advance (PUT by
+//     hash), the upload goes straight to the final key, and the multipart
+//     upload is completed only at Commit (the pipe's EOF); Cancel aborts it.
+//     An unfinished multipart upload is never visible.
+//   - Temp key: when a larger blob's hash is learned only at the end, the
+//     bytes go to a key under <prefix>tmp/, and Commit copies it server-side
+//     to the final key (CopyObject up to 5 GiB, a multipart ComposeObject
+//     above) and then deletes it. When the final key already exists, the
+//     copy is skipped.
 //
 // # Invariants
 //

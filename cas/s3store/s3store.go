@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -27,9 +28,14 @@ const (
 	MaxPartSize = 5 << 30
 	// maxParts is S3's limit of parts in a multipart upload.
 	maxParts = 10000
+	// SmallBlobSize is the size up to which an upload is held in memory and
+	// sent in one PUT at Commit, rather than streamed as a multipart upload.
+	SmallBlobSize = 4 << 20
 	// maxCopySize is the largest object CopyObject copies in one request;
 	// larger ones need a multipart copy (ComposeObject).
 	maxCopySize = 5 << 30
+
+	contentType = "application/octet-stream"
 
 	blobsDir = "blobs/"
 	tmpDir   = "tmp/"
@@ -128,7 +134,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		partSize:  partSize,
 		copyLimit: maxCopySize,
 	}
-	exists, err := client.BucketExists(ctx, cfg.Bucket)
+	exists, err := bucketExists(ctx, client, cfg.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: bucket %q at %s: %w", cfg.Bucket, host, translate(err))
 	}
@@ -142,6 +148,28 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// startupWait bounds how long Open waits for a MinIO that is still starting.
+const startupWait = 30 * time.Second
+
+// bucketExists asks whether the bucket exists, waiting (up to startupWait,
+// within ctx) while a MinIO server answers that it is not initialized yet:
+// its readiness endpoint says 200 before it serves S3 requests, and a
+// deployment may start both at once.
+func bucketExists(ctx context.Context, client *minio.Client, bucket string) (bool, error) {
+	deadline := time.Now().Add(startupWait)
+	for {
+		exists, err := client.BucketExists(ctx, bucket)
+		if err == nil || minio.ToErrorResponse(err).Code != "XMinioServerNotInitialized" || time.Now().After(deadline) {
+			return exists, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // parseEndpoint accepts host[:port] or an http(s) URL without a path.
@@ -253,36 +281,73 @@ func translateRead(err error) error {
 	return translate(err)
 }
 
-// Create implements cas.Backend: see the package documentation for the two
-// ways an upload goes.
+// Create implements cas.Backend: see the package documentation for the
+// ways an upload goes. Nothing is sent until the bytes outgrow SmallBlobSize.
 func (s *Store) Create(ctx context.Context, known *cas.Hash) (cas.Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := &writer{s: s, known: known != nil, done: make(chan struct{}), max: int64(s.partSize) * maxParts}
+	w := &writer{s: s, ctx: ctx, known: known != nil, max: int64(s.partSize) * maxParts}
 	if known != nil {
 		w.key = s.Key(*known)
 	} else {
 		w.key = s.tmpKey()
 	}
-	putCtx, cancel := context.WithCancel(ctx)
-	w.cancel = cancel
+	return w, nil
+}
+
+// writer is one upload: bytes held in memory while the blob is small, then a
+// PutObject fed through a pipe.
+type writer struct {
+	s     *Store
+	ctx   context.Context // Create's: it bounds the whole upload
+	key   string          // the final key (known hash) or a temp key
+	known bool
+	max   int64 // partSize × maxParts
+	n     int64
+	small []byte // the bytes so far, until the upload streams
+	ended bool   // committed or cancelled
+
+	// Set when the upload streams (startStream).
+	pw     *io.PipeWriter
+	cancel context.CancelFunc
+	done   chan struct{} // closed when PutObject has returned
+
+	mu     sync.Mutex
+	commit bool // Commit closed the pipe: PutObject may complete
+
+	// Set by the PutObject goroutine before done is closed.
+	info minio.UploadInfo
+	err  error
+}
+
+func (w *writer) streaming() bool { return w.pw != nil }
+
+func (w *writer) committing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.commit
+}
+
+// startStream starts the multipart PutObject and feeds it what was held.
+func (w *writer) startStream() error {
+	putCtx, cancel := context.WithCancel(w.ctx)
 	pr, pw := io.Pipe()
-	w.pw = pw
+	w.pw, w.cancel, w.done = pw, cancel, make(chan struct{})
 	// minio-go blocks reading the pipe, not watching ctx: end the read too.
 	stop := context.AfterFunc(putCtx, func() { pr.CloseWithError(putCtx.Err()) })
 	go func() {
 		defer close(w.done)
 		defer stop()
-		info, err := s.client.PutObject(putCtx, s.bucket, w.key, pr, -1, minio.PutObjectOptions{
-			PartSize:    s.partSize,
-			ContentType: "application/octet-stream",
+		info, err := w.s.client.PutObject(putCtx, w.s.bucket, w.key, pr, -1, minio.PutObjectOptions{
+			PartSize:    w.s.partSize,
+			ContentType: contentType,
 		})
 		if err == nil && !w.committing() {
 			// Unreachable while minio-go needs the pipe's EOF to complete;
 			// refuse rather than keep a blob that was not committed.
 			err = errors.New("upload completed before Commit")
-			s.removeDetached(w.key)
+			w.s.removeDetached(w.key)
 		}
 		// Unblock a writer still in pw.Write.
 		if err != nil {
@@ -292,43 +357,37 @@ func (s *Store) Create(ctx context.Context, known *cas.Hash) (cas.Writer, error)
 		}
 		w.info, w.err = info, err
 	}()
-	return w, nil
-}
-
-// writer feeds one PutObject through a pipe.
-type writer struct {
-	s      *Store
-	key    string
-	known  bool
-	pw     *io.PipeWriter
-	cancel context.CancelFunc
-	done   chan struct{} // closed when PutObject has returned
-	max    int64         // partSize × maxParts
-	n      int64
-
-	mu     sync.Mutex
-	commit bool // Commit closed the pipe: PutObject may complete
-
-	// Set by the PutObject goroutine before done is closed.
-	info minio.UploadInfo
-	err  error
-
-	ended bool // committed or cancelled
-}
-
-func (w *writer) committing() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.commit
+	held := w.small
+	w.small = nil
+	if len(held) == 0 {
+		return nil
+	}
+	if _, err := pw.Write(held); err != nil {
+		return fmt.Errorf("s3store: upload %s: %w", w.key, translate(err))
+	}
+	return nil
 }
 
 func (w *writer) Write(p []byte) (int, error) {
 	if w.ended {
 		return 0, errors.New("s3store: write after the upload ended")
 	}
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
 	if w.n+int64(len(p)) > w.max {
 		return 0, fmt.Errorf("s3store: a blob has at most %d parts of %d bytes (raise the part size): %w",
 			maxParts, w.s.partSize, cas.ErrTooLarge)
+	}
+	if !w.streaming() {
+		if w.n+int64(len(p)) <= SmallBlobSize {
+			w.small = append(w.small, p...)
+			w.n += int64(len(p))
+			return len(p), nil
+		}
+		if err := w.startStream(); err != nil {
+			return 0, err
+		}
 	}
 	n, err := w.pw.Write(p)
 	w.n += int64(n)
@@ -338,13 +397,28 @@ func (w *writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Commit completes the multipart upload (the pipe's EOF) and, for a temp
-// key, copies it to the final key and deletes it.
+// Commit sends a small blob in one PUT to its final key; for a streamed one
+// it completes the multipart upload (the pipe's EOF) and, for a temp key,
+// copies it to the final key and deletes it.
 func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
 	if w.ended {
 		return errors.New("s3store: commit after the upload ended")
 	}
 	w.ended = true
+	final := w.s.Key(h)
+	if !w.streaming() {
+		held := w.small
+		w.small = nil
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		_, err := w.s.client.PutObject(ctx, w.s.bucket, final, bytes.NewReader(held), int64(len(held)),
+			minio.PutObjectOptions{ContentType: contentType})
+		if err != nil {
+			return fmt.Errorf("s3store: put %s: %w", final, translate(err))
+		}
+		return nil
+	}
 	// Cancelling the commit's context stops the upload too.
 	stop := context.AfterFunc(ctx, w.cancel)
 	defer stop()
@@ -358,7 +432,6 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
 	if w.err != nil {
 		return fmt.Errorf("s3store: upload %s: %w", w.key, translate(w.err))
 	}
-	final := w.s.Key(h)
 	if w.info.Size != size {
 		// Not reachable when minio-go works; never leave wrong bytes behind.
 		w.s.removeDetached(w.key)
@@ -370,6 +443,22 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
 	err := w.s.moveTemp(ctx, w.key, final, size)
 	w.s.removeDetached(w.key)
 	return err
+}
+
+// Cancel drops the held bytes, or aborts the multipart upload (minio-go
+// does when its read of the pipe fails) and waits until it has.
+func (w *writer) Cancel() error {
+	if w.ended {
+		return nil
+	}
+	w.ended = true
+	w.small = nil
+	if w.streaming() {
+		w.pw.CloseWithError(errors.New("s3store: upload cancelled"))
+		w.cancel()
+		<-w.done
+	}
+	return nil
 }
 
 // moveTemp copies the object tmp to final by a server-side copy, unless
@@ -402,19 +491,6 @@ func (s *Store) removeDetached(key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	_ = s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
-}
-
-// Cancel aborts the multipart upload (minio-go does when its read of the
-// pipe fails) and waits until it has.
-func (w *writer) Cancel() error {
-	if w.ended {
-		return nil
-	}
-	w.ended = true
-	w.pw.CloseWithError(errors.New("s3store: upload cancelled"))
-	w.cancel()
-	<-w.done
-	return nil
 }
 
 // Delete implements cas.Backend. S3 deletes absent keys without complaint,
