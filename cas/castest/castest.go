@@ -1,16 +1,3 @@
-// Package castest is the conformance suite of cas backends. A backend is
-// done when Run passes against it; each backend's test file is a few lines:
-//
-//	func TestConformance(t *testing.T) {
-//		castest.Run(t, func(t *testing.T) cas.Backend { … a fresh, empty backend … })
-//	}
-//
-// The suite drives backends through the portable cas.Store, as the service
-// does, and checks what the backend leaves behind: blobs through Walk and
-// temporary data through cas.TempCleaner (CleanTemp with age 0 must find
-// nothing after a failed put) and, when the backend has it, UploadCounter.
-// Checks that need to reach under a backend (corrupting stored bytes) belong
-// in the backend's own tests.
 package castest
 
 import (
