@@ -36,6 +36,8 @@ func testConventions(t *testing.T, fresh func(*testing.T) *api) {
 	})
 
 	t.Run("unknown methods are 405 in the JSON shape", func(t *testing.T) {
+		before := a.snap(t, v1+"/blobs/"+h, v1+"/collections", v1+"/collections/"+c, v1+"/units/"+u, v1+"/units/"+u+"/versions", v1+"/assets/"+as)
+		defer a.unchanged(t, before, "requests with unknown methods")
 		for _, m := range []struct{ method, target string }{
 			{http.MethodDelete, v1 + "/blobs/" + h},
 			{http.MethodPatch, v1 + "/blobs/" + h},

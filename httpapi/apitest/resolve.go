@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -103,6 +104,25 @@ func testResolve(t *testing.T, fresh func(*testing.T) *api) {
 		}
 		if l, ok := o.list("missing"); !ok || len(l) != 0 {
 			t.Errorf("missing of no refs = %v, want []", o["missing"])
+		}
+	})
+
+	t.Run("the ref is echoed as sent", func(t *testing.T) {
+		// RFC 4122 reads UUIDs in either case; API.md does not say whether
+		// the server does. If it answers an upper-case ref, the item's ref
+		// is the string sent and its uuid the lower-case one.
+		up := strings.ToUpper(u) + "@1"
+		r := a.post(t, v1+"/resolve", J{"refs": []string{up}})
+		if r.status == http.StatusBadRequest {
+			r.wantError(t, http.StatusBadRequest)
+			return
+		}
+		o := r.want(t, http.StatusOK).obj(t)
+		if items := o.objs("items"); len(items) == 1 {
+			eq(t, "ref as sent", items[0].str("ref"), up)
+			eq(t, "uuid in lower case", items[0].str("uuid"), u)
+		} else {
+			eqSlice(t, "missing", o.strs("missing"), []string{up})
 		}
 	})
 
