@@ -1,0 +1,200 @@
+// Package app opens the stores a configuration names and wires the services
+// over them: the one place that knows every backend package. The serve, gc,
+// verify and migrate commands and the end-to-end tests use it, so that a
+// test runs exactly what an operator runs.
+//
+// Two deployments, chosen by Config:
+//   - embedded (the default): a Pebble index and a blob directory under
+//     DataDir, guarded by a lock on DataDir (one process at a time);
+//   - production: the index in PostgreSQL (DatabaseURL) and blobs in an S3
+//     bucket (S3.Endpoint); the process then keeps no state of its own and
+//     any number of replicas may run over the same database and bucket.
+//
+// Either half may be chosen alone (PostgreSQL with a blob directory, Pebble
+// with S3); DataDir is locked whenever something lives under it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/cas/dirstore"
+	"github.com/blockstore/blockstore/cas/s3store"
+	"github.com/blockstore/blockstore/gc"
+	"github.com/blockstore/blockstore/httpapi"
+	"github.com/blockstore/blockstore/index"
+	"github.com/blockstore/blockstore/index/pebbleindex"
+	"github.com/blockstore/blockstore/index/pgindex"
+	"github.com/blockstore/blockstore/internal/datadir"
+	"github.com/blockstore/blockstore/refs"
+)
+
+// Config says where the index and the blobs live and how the service runs.
+type Config struct {
+	// DataDir holds the embedded index (DataDir/index) and blob directory
+	// (DataDir/blobs) when those are in use.
+	DataDir string
+	// DatabaseURL, when set, puts the index in PostgreSQL.
+	DatabaseURL string
+	// S3, when S3.Endpoint is set, puts the blobs in a bucket.
+	S3 s3store.Config
+
+	// MaxUploadBytes bounds blob and asset bodies (0: unlimited).
+	MaxUploadBytes int64
+	// CacheBytes bounds the in-memory cache of small blobs (0: the default).
+	CacheBytes int64
+	// GCRetention and GCGrace are the sweep defaults (0: 720h and 24h).
+	GCRetention, GCGrace time.Duration
+
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the metrics; nil keeps them in a private registry.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics; nil serves the private registry.
+	Gatherer prometheus.Gatherer
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// Embedded reports whether anything lives under DataDir.
+func (c Config) Embedded() bool { return c.DatabaseURL == "" || c.S3.Endpoint == "" }
+
+// Describe names the deployment without secrets, for a log line.
+func (c Config) Describe() string {
+	idx := "pebble:" + filepath.Join(c.DataDir, "index")
+	if c.DatabaseURL != "" {
+		idx = "postgres:" + pgindex.RedactURL(c.DatabaseURL)
+	}
+	blobs := "dir:" + filepath.Join(c.DataDir, "blobs")
+	if c.S3.Endpoint != "" {
+		blobs = "s3:" + c.S3.Endpoint + "/" + c.S3.Bucket + "/" + c.S3.Prefix
+	}
+	return "index " + idx + ", blobs " + blobs
+}
+
+// App is an opened deployment.
+type App struct {
+	Config  Config
+	Index   index.Store
+	Blobs   *cas.Store
+	Refs    *refs.Service
+	GC      *gc.Collector
+	Metrics *Metrics
+	Logger  *slog.Logger
+
+	lock *datadir.Lock
+}
+
+// Open opens the stores of cfg and the services over them. The caller must
+// Close the App. With an embedded half, Open fails with an error wrapping
+// datadir.ErrLocked while another process holds DataDir.
+func Open(ctx context.Context, cfg Config) (_ *App, err error) {
+	a := &App{Config: cfg, Logger: cfg.Logger}
+	if a.Logger == nil {
+		a.Logger = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if cfg.Embedded() {
+		if cfg.DataDir == "" {
+			return nil, errors.New("app: no data directory")
+		}
+		if a.lock, err = datadir.Acquire(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	reg := cfg.Registerer
+	gather := cfg.Gatherer
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, gather = r, r
+	}
+	if a.Metrics, err = NewMetrics(reg, gather); err != nil {
+		return nil, err
+	}
+
+	iopt := index.Options{Now: cfg.Now}
+	if cfg.DatabaseURL != "" {
+		a.Index, err = pgindex.Open(ctx, cfg.DatabaseURL, iopt)
+	} else {
+		a.Index, err = pebbleindex.Open(filepath.Join(cfg.DataDir, "index"), pebbleindex.Options{Options: iopt})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("app: open index: %w", err)
+	}
+	a.Index = a.Metrics.wrapIndex(a.Index)
+
+	var backend cas.Backend
+	if cfg.S3.Endpoint != "" {
+		backend, err = s3store.Open(ctx, cfg.S3)
+	} else {
+		backend, err = dirstore.Open(filepath.Join(cfg.DataDir, "blobs"), dirstore.Options{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("app: open blob store: %w", err)
+	}
+	a.Blobs = cas.New(backend, cas.Options{Observer: a.Metrics.casObserver()})
+	if cfg.S3.Endpoint == "" {
+		// We hold the data directory: partial files are leftovers of a
+		// process that died, never of a live writer.
+		if n, _, err := a.Blobs.CleanTemp(ctx, 0); err != nil {
+			return nil, fmt.Errorf("app: clean temporary files: %w", err)
+		} else if n > 0 {
+			a.Logger.Info("removed leftover temporary files", "count", n)
+		}
+	}
+
+	a.Refs = refs.New(a.Index, a.Blobs, refs.Options{CacheBytes: cfg.CacheBytes, Now: cfg.Now, Logger: a.Logger})
+	gm, err := gc.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	a.GC = gc.New(a.Index, a.Blobs, gc.Options{
+		Retention: cfg.GCRetention, Grace: cfg.GCGrace, Now: cfg.Now, Logger: a.Logger, Metrics: gm,
+	})
+	return a, nil
+}
+
+// Handler returns the HTTP API with /metrics, the OpenAPI document and
+// request logging.
+func (a *App) Handler() http.Handler {
+	return httpapi.New(a.Refs, httpapi.Options{
+		MaxUploadBytes: a.Config.MaxUploadBytes,
+		Logger:         a.Logger,
+		GC:             a.GC,
+		Extra: []httpapi.Route{
+			{Method: http.MethodGet, Pattern: "/metrics", Handler: a.Metrics.Handler()},
+		},
+		Wrap: a.Metrics.wrapRoute(a.Logger),
+	})
+}
+
+// Close stops background sweeps and closes the stores, then releases the
+// data directory.
+func (a *App) Close() error {
+	var errs []error
+	if a.GC != nil {
+		errs = append(errs, a.GC.Close())
+	}
+	if a.Blobs != nil {
+		errs = append(errs, a.Blobs.Close())
+	}
+	if a.Index != nil {
+		errs = append(errs, a.Index.Close())
+	}
+	if a.lock != nil {
+		errs = append(errs, a.lock.Release())
+	}
+	return errors.Join(errs...)
+}
