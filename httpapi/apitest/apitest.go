@@ -557,7 +557,7 @@ func isUTC3339(s string) bool {
 	return off == 0
 }
 
-// list checks that the answer is a list page: {"items": [...]} with
+// page checks that the answer is a list page: {"items": [...]} with
 // next_cursor absent or a non-empty string. It returns the items and cursor.
 func (r *reply) page(t testing.TB) (items []object, cursor string) {
 	t.Helper()
