@@ -133,10 +133,11 @@ func (s *Service) beginBlob(ctx context.Context, h cas.Hash) (index.BlobState, e
 		if !errors.Is(err, index.ErrBlobBusy) {
 			return 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
 		}
-		if time.Now().Add(delay).After(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return 0, fmt.Errorf("%w: blob %s is being deleted by a sweep: %w", ErrRetry, h, err)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := sleep(ctx, min(delay, left)); err != nil {
 			return 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
 		}
 		delay = min(2*delay, 500*time.Millisecond)
