@@ -173,11 +173,30 @@ func (a *App) Handler() http.Handler {
 		MaxUploadBytes: a.Config.MaxUploadBytes,
 		Logger:         a.Logger,
 		GC:             a.GC,
-		Extra: []httpapi.Route{
-			{Method: http.MethodGet, Pattern: "/metrics", Handler: a.Metrics.Handler()},
-		},
-		Wrap: a.Metrics.wrapRoute(a.Logger),
+		Extra:          a.extraRoutes(),
+		Wrap:           a.Metrics.wrapRoute(a.Logger),
 	})
+}
+
+// extraRoutes are the routes served beside the API's own.
+func (a *App) extraRoutes() []httpapi.Route {
+	return []httpapi.Route{
+		{Method: http.MethodGet, Pattern: "/metrics", Handler: a.Metrics.Handler()},
+		{Method: http.MethodGet, Pattern: "/api/v1/openapi.json", Handler: http.HandlerFunc(serveOpenAPI)},
+	}
+}
+
+// Endpoints lists every method and path pattern the handler serves (HEAD
+// beside every GET), the API's and the extra routes.
+func (a *App) Endpoints() []httpapi.Endpoint {
+	out := httpapi.Endpoints()
+	for _, rt := range a.extraRoutes() {
+		out = append(out, httpapi.Endpoint{Method: rt.Method, Pattern: rt.Pattern})
+		if rt.Method == http.MethodGet {
+			out = append(out, httpapi.Endpoint{Method: http.MethodHead, Pattern: rt.Pattern})
+		}
+	}
+	return out
 }
 
 // Close stops background sweeps and closes the stores, then releases the

@@ -1,0 +1,19 @@
+package app
+
+import (
+	"testing"
+
+	"github.com/blockstore/blockstore/httpapi/apitest"
+)
+
+// TestContract runs the API contract suite, unchanged, against both
+// deployments wired exactly as `blockstore serve` wires them.
+func TestContract(t *testing.T) {
+	for _, d := range deployments() {
+		t.Run(d.name, func(t *testing.T) {
+			apitest.Run(t, func(t *testing.T) string {
+				return serve(t, openApp(t, d.cfg(t)))
+			})
+		})
+	}
+}
