@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -143,4 +145,23 @@ func Reaches(from []uuid.UUID, to uuid.UUID, edges func(uuid.UUID) ([]uuid.UUID,
 		queue = append(queue, next...)
 	}
 	return false, nil
+}
+
+// MaxTextBytes bounds a name, a media type or a collection field.
+const MaxTextBytes = 4096
+
+// CheckText rejects text that an engine cannot store exactly: invalid UTF-8,
+// NUL characters (PostgreSQL's text holds neither) and text longer than
+// MaxTextBytes. Both engines and the API check with it, so both answer alike.
+// Errors wrap ErrInvalid and name the field.
+func CheckText(field, s string) error {
+	switch {
+	case len(s) > MaxTextBytes:
+		return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, field, MaxTextBytes)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, field)
+	case strings.IndexByte(s, 0) >= 0:
+		return fmt.Errorf("%w: %s contains a NUL character", ErrInvalid, field)
+	}
+	return nil
 }
