@@ -298,7 +298,7 @@ type Store interface {
 	// across replicas; a process lock embedded) or returns ErrConflict. The
 	// returned function releases it.
 	TryLockGC(ctx context.Context) (unlock func(), err error)
-	PutGCRun(ctx context.Context, run GCRun) error // insert or replace by ID
+	PutGCRun(ctx context.Context, run GCRun) error          // insert or replace by ID
 	GCRuns(ctx context.Context, limit int) ([]GCRun, error) // newest first
 	GCRun(ctx context.Context, id string) (GCRun, error)
 	// DeleteExpiredIdempotency removes records that expired before now.
