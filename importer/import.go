@@ -1,0 +1,720 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/client"
+)
+
+// ErrIncomplete is wrapped by the error of an import or an export that
+// finished but left some files out (see the summary's Errors).
+var ErrIncomplete = errors.New("importer: incomplete")
+
+// ErrChanged: a file changed while it was being imported (its bytes no
+// longer hash to what was hashed first). Import it again.
+var ErrChanged = errors.New("importer: file changed during import")
+
+// Defaults of ImportOptions.
+const (
+	DefaultBatchDelay = 50 * time.Millisecond
+	hashBufferSize    = 1 << 20
+)
+
+// ImportOptions configure an import. Exactly one of Collection and
+// NewCollection must be set.
+type ImportOptions struct {
+	// Collection is the uuid of an existing collection to import into.
+	Collection uuid.UUID
+	// NewCollection names the collection to import into: the collection
+	// with NewCollection.Name when exactly one exists (so that a rerun of
+	// an interrupted import continues it), else a new one with these
+	// fields. More than one collection of that name is an error.
+	NewCollection *client.NewCollection
+	// Jobs is how many files are hashed, and how many blobs uploaded, at
+	// once (0: the number of CPUs). Each file is hashed by one worker.
+	Jobs int
+	// GarbageCollect is the garbage_collect flag of entities created.
+	GarbageCollect bool
+	// Layout forces a layout; "" detects it (LayoutOLX when course.xml or
+	// library.xml is at the root).
+	Layout Layout
+	// Progress receives progress and warnings (nil: none): a bar when
+	// IsTerminal, else a line every LogInterval (0: DefaultLogInterval).
+	Progress    io.Writer
+	IsTerminal  bool
+	LogInterval time.Duration
+	// MissingBatch is the most hashes asked in one /blobs/missing request
+	// (0 or more than client.MaxMissingBatch: client.MaxMissingBatch).
+	MissingBatch int
+	// BatchDelay is how long hashed files wait for others to fill a
+	// /blobs/missing batch (0: DefaultBatchDelay).
+	BatchDelay time.Duration
+}
+
+// node is one file on its way to an entity.
+type node struct {
+	f *file
+	// Set by the hashing worker before the node is handed on.
+	hash   cas.Hash
+	size   int64
+	isUnit bool
+	deps   []string // names of the files it references (links, for a unit)
+	blob   *blobState
+
+	// Under sched.mu.
+	hashed, stored, queued, done bool
+	pending                      int
+	dependents                   []*node
+	err                          error
+	id                           uuid.UUID
+	kind                         client.Kind
+}
+
+// blobState is one distinct hash of the run: asked once, uploaded once,
+// however many files hold it.
+type blobState struct {
+	hash cas.Hash
+	size int64
+	src  *node // the file to upload from
+	// viaUnit: the server lacked it and the unit's create carries it.
+	viaUnit bool
+	counted atomic.Bool
+
+	mu       sync.Mutex
+	resolved bool
+	err      error
+	waiters  []*node
+}
+
+type importer struct {
+	c    *client.Client
+	opt  ImportOptions
+	tree *tree
+	col  uuid.UUID
+	cnt  *counters
+	prog *progress
+
+	nodes  []*node
+	byName map[string]*node
+	// Entities of the collection before the run, by name.
+	units  map[string]client.Unit
+	assets map[string]client.Asset
+
+	cancel   context.CancelFunc
+	fatalMu  sync.Mutex
+	fatalErr error
+
+	sched sched
+
+	repMu    sync.Mutex
+	errs     []string
+	warnings []string
+	links    atomic.Int64
+}
+
+// Import imports the files under dir into a collection of the server c
+// talks to, as issue 7 and the package documentation describe, and returns
+// what it did. The error is nil when every file was imported; it wraps
+// ErrIncomplete when some were not (the summary says which) and is the
+// cause when the import stopped (the server failed, ctx ended): a rerun
+// finishes the job without uploading again what is stored.
+func Import(ctx context.Context, c *client.Client, dir string, opt ImportOptions) (Summary, error) {
+	start := time.Now()
+	var sum Summary
+	if (opt.Collection == uuid.Nil) == (opt.NewCollection == nil) {
+		return sum, fmt.Errorf("%w: give either a collection uuid or a new collection", client.ErrInvalid)
+	}
+	if opt.Jobs <= 0 {
+		opt.Jobs = runtime.NumCPU()
+	}
+	if opt.MissingBatch <= 0 || opt.MissingBatch > client.MaxMissingBatch {
+		opt.MissingBatch = client.MaxMissingBatch
+	}
+	if opt.BatchDelay <= 0 {
+		opt.BatchDelay = DefaultBatchDelay
+	}
+	t, err := walkTree(dir)
+	if err != nil {
+		return sum, err
+	}
+	switch opt.Layout {
+	case "":
+	case LayoutPlain:
+		for _, f := range t.files {
+			f.unit, f.scan = false, false
+		}
+		t.layout = LayoutPlain
+	case LayoutOLX:
+		if t.layout != LayoutOLX {
+			return sum, fmt.Errorf("%w: %s has no course.xml or library.xml at its root", ErrBadInput, dir)
+		}
+	default:
+		return sum, fmt.Errorf("%w: unknown layout %q", client.ErrInvalid, opt.Layout)
+	}
+	im := &importer{c: c, opt: opt, tree: t, cnt: &counters{}, byName: map[string]*node{},
+		units: map[string]client.Unit{}, assets: map[string]client.Asset{}}
+	im.sched.init(im)
+	sum.Layout = t.layout
+	sum.Skipped = capped(t.skipped)
+	for _, e := range t.errs {
+		im.report(e.Error())
+		im.cnt.failed.Add(1)
+	}
+	if sum.Collection, sum.CollectionCreated, err = im.collection(ctx); err != nil {
+		return sum, err
+	}
+	im.col = sum.Collection
+	if !sum.CollectionCreated {
+		if err := im.loadExisting(ctx); err != nil {
+			return sum, err
+		}
+	}
+	files, size := t.totals()
+	im.cnt.filesTotal.Store(files)
+	im.cnt.bytesTotal.Store(size)
+	im.prog = newProgress(opt.Progress, opt.IsTerminal, opt.LogInterval, "import", im.cnt)
+	for _, s := range t.skipped {
+		im.prog.logf("import: skipped %s", s)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	im.cancel = cancel
+	// The caller's cancellation stops the run like a failing server does.
+	stopWatch := context.AfterFunc(ctx, func() { im.stop(context.Cause(ctx)) })
+	im.run(runCtx)
+	stopWatch()
+	if ctx.Err() != nil {
+		im.stop(context.Cause(ctx))
+	}
+	cancel()
+	im.prog.finish()
+
+	for _, n := range im.nodes {
+		if n.isUnit {
+			sum.Units++
+		} else {
+			sum.Assets++
+		}
+		if !n.done && im.fatal() == nil {
+			// Nothing stopped the run, yet the node never became ready: it
+			// waits on itself through its references.
+			im.failed(n, fmt.Errorf("%w: %s: its references form a cycle", ErrBadInput, n.f.name))
+		}
+	}
+	sum.Files = files
+	sum.Bytes = size
+	sum.Links = im.links.Load()
+	sum.BlobsUploaded = im.cnt.blobsUploaded.Load()
+	sum.BytesUploaded = im.cnt.bytesUploaded.Load()
+	sum.BytesDeduplicated = max(0, size-sum.BytesUploaded)
+	if size > 0 {
+		sum.DedupRatio = float64(sum.BytesDeduplicated) / float64(size)
+	}
+	sum.EntitiesCreated = im.cnt.created.Load()
+	sum.VersionsAdded = im.cnt.versions.Load()
+	sum.Unchanged = im.cnt.same.Load()
+	sum.Failed = im.cnt.failed.Load()
+	im.repMu.Lock()
+	sum.Errors, sum.Warnings = im.errs, im.warnings
+	im.repMu.Unlock()
+	sum.Seconds = time.Since(start).Seconds()
+	if sum.Seconds > 0 {
+		sum.BytesPerSecond = float64(size) / sum.Seconds
+	}
+	if err := im.fatal(); err != nil {
+		return sum, fmt.Errorf("importer: import %s stopped (run it again to finish): %w", dir, err)
+	}
+	if sum.Failed > 0 {
+		return sum, fmt.Errorf("%w: %d of %d files were not imported (first: %s)", ErrIncomplete, sum.Failed, files+int64(len(t.errs)), firstOr(sum.Errors))
+	}
+	return sum, nil
+}
+
+func firstOr(s []string) string {
+	if len(s) == 0 {
+		return "?"
+	}
+	return s[0]
+}
+
+func capped(s []string) []string {
+	if len(s) > maxReported {
+		return append(s[:maxReported:maxReported], fmt.Sprintf("… and %d more", len(s)-maxReported))
+	}
+	return s
+}
+
+// collection finds or creates the collection to import into.
+func (im *importer) collection(ctx context.Context) (uuid.UUID, bool, error) {
+	if im.opt.Collection != uuid.Nil {
+		if _, err := im.c.Collection(ctx, im.opt.Collection, client.Latest); err != nil {
+			return uuid.Nil, false, fmt.Errorf("importer: collection %s: %w", im.opt.Collection, err)
+		}
+		return im.opt.Collection, false, nil
+	}
+	var found []uuid.UUID
+	for col, err := range im.c.AllCollections(ctx, client.ListOptions{Limit: 1000}) {
+		if err != nil {
+			return uuid.Nil, false, fmt.Errorf("importer: list collections: %w", err)
+		}
+		if col.Name == im.opt.NewCollection.Name {
+			found = append(found, col.UUID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		col, err := im.c.CreateCollection(ctx, *im.opt.NewCollection)
+		if err != nil {
+			return uuid.Nil, false, fmt.Errorf("importer: create collection %q: %w", im.opt.NewCollection.Name, err)
+		}
+		return col.UUID, true, nil
+	case 1:
+		return found[0], false, nil
+	}
+	return uuid.Nil, false, fmt.Errorf("%w: %d collections are named %q (%v): give the uuid of one", client.ErrConflict, len(found), im.opt.NewCollection.Name, found)
+}
+
+// loadExisting lists the units and assets already in the collection.
+func (im *importer) loadExisting(ctx context.Context) error {
+	for u, err := range im.c.AllUnits(ctx, im.col, client.ListOptions{Limit: 1000}) {
+		if err != nil {
+			return fmt.Errorf("importer: list units of %s: %w", im.col, err)
+		}
+		if u.Name != "" {
+			im.units[u.Name] = u
+		}
+	}
+	for a, err := range im.c.AllAssets(ctx, im.col, client.ListOptions{Limit: 1000}) {
+		if err != nil {
+			return fmt.Errorf("importer: list assets of %s: %w", im.col, err)
+		}
+		if a.Name != "" {
+			im.assets[a.Name] = a
+		}
+	}
+	return nil
+}
+
+// fatal returns the error that stopped the run, if any.
+func (im *importer) fatal() error {
+	im.fatalMu.Lock()
+	defer im.fatalMu.Unlock()
+	return im.fatalErr
+}
+
+// stop records err as the reason the run stops and cancels it.
+func (im *importer) stop(err error) {
+	im.fatalMu.Lock()
+	if im.fatalErr == nil {
+		im.fatalErr = err
+	}
+	im.fatalMu.Unlock()
+	im.cancel()
+}
+
+// isFatal reports whether err stops the whole run rather than one file:
+// the server cannot be reached or fails, refuses the token, or the run's
+// context ended. A 4xx about one entity, or a file that cannot be read, is
+// that file's failure.
+func isFatal(err error) bool {
+	var e *client.Error
+	if errors.As(err, &e) {
+		return e.Status >= 500 || e.Status == 401 || e.Status == 403
+	}
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || client.IsTemporary(err)
+}
+
+func (im *importer) report(msg string) {
+	im.repMu.Lock()
+	if len(im.errs) < maxReported {
+		im.errs = append(im.errs, msg)
+	}
+	im.repMu.Unlock()
+	im.prog.logf("import: %s", msg)
+}
+
+func (im *importer) warn(msg string) {
+	im.repMu.Lock()
+	if len(im.warnings) < maxReported {
+		im.warnings = append(im.warnings, msg)
+	}
+	im.repMu.Unlock()
+	im.prog.logf("import: warning: %s", msg)
+}
+
+// failed marks n (and what depends on it) as not imported because of err.
+// When the run stops, files are not reported one by one: the cause is the
+// import's error.
+func (im *importer) failed(n *node, err error) {
+	if err == nil {
+		err = im.fatal()
+	}
+	if err == nil {
+		err = context.Canceled
+	}
+	stopping := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		(im.fatal() != nil && isFatal(err))
+	im.sched.fail(n, err, !stopping)
+}
+
+// run drives the pipeline: hash → ask missing → upload → commit.
+func (im *importer) run(ctx context.Context) {
+	for _, f := range im.tree.ordered() {
+		n := &node{f: f}
+		im.nodes = append(im.nodes, n)
+		im.byName[f.name] = n
+	}
+	jobs := im.opt.Jobs
+	toHash := make(chan *node)
+	hashed := make(chan *node, 4*jobs)
+	uploads := make(chan *blobState, 4*jobs)
+
+	var feed, hashers, batcher, uploaders, committers sync.WaitGroup
+	feed.Go(func() {
+		defer close(toHash)
+		for _, n := range im.nodes {
+			select {
+			case toHash <- n:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	for range jobs {
+		hashers.Go(func() {
+			buf := make([]byte, hashBufferSize)
+			for n := range toHash {
+				if err := im.hash(ctx, n, buf); err != nil {
+					if isFatal(err) {
+						im.stop(err)
+					}
+					im.failed(n, err)
+					continue
+				}
+				select {
+				case hashed <- n:
+				case <-ctx.Done():
+					im.failed(n, ctx.Err())
+				}
+			}
+		})
+	}
+	go func() { hashers.Wait(); close(hashed) }()
+	batcher.Go(func() {
+		defer close(uploads)
+		im.batch(ctx, hashed, uploads)
+	})
+	for range jobs {
+		uploaders.Go(func() {
+			for bs := range uploads {
+				im.upload(ctx, bs)
+			}
+		})
+	}
+	for range max(4, 2*jobs) {
+		committers.Go(func() {
+			for {
+				n := im.sched.pop()
+				if n == nil {
+					return
+				}
+				im.commit(ctx, n)
+			}
+		})
+	}
+	feed.Wait()
+	batcher.Wait()
+	uploaders.Wait()
+	im.sched.upstreamDone()
+	committers.Wait()
+}
+
+// readWhole reads a file of at most limit bytes.
+func readWhole(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: %s grew past %d bytes while importing", ErrChanged, path, limit)
+	}
+	return b, nil
+}
+
+// hash computes n's hash (and references, for a file to scan) and registers
+// its dependencies.
+func (im *importer) hash(ctx context.Context, n *node, buf []byte) error {
+	f := n.f
+	n.isUnit = f.unit
+	var deps []string
+	if f.scan {
+		limit := int64(maxScanSize)
+		if f.unit {
+			limit = maxUnitSize
+		}
+		data, err := readWhole(f.path, limit)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		n.hash, n.size = cas.Sum(data), int64(len(data))
+		im.cnt.bytesDone.Add(n.size)
+		switch {
+		case f.unit && !utf8.Valid(data):
+			n.isUnit = false
+			im.warn(f.name + ": not valid UTF-8, imported as an asset")
+		case f.unit:
+			deps = im.tree.resolveRefs(f.name, ExtractRefs(data))
+		default:
+			deps = im.tree.resolveRefs(f.name, Refs{Static: ExtractStaticRefs(data)})
+		}
+	} else {
+		fh, err := os.Open(f.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, unwrapPathError(err))
+		}
+		h := cas.NewHasher()
+		var size int64
+		for {
+			if ctx.Err() != nil {
+				fh.Close()
+				return ctx.Err()
+			}
+			k, err := fh.Read(buf)
+			if k > 0 {
+				h.Write(buf[:k])
+				size += int64(k)
+				im.cnt.bytesDone.Add(int64(k))
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				fh.Close()
+				return fmt.Errorf("%s: read: %w", f.name, unwrapPathError(err))
+			}
+		}
+		fh.Close()
+		n.hash, n.size = h.Sum(), size
+	}
+	if n.size != f.size {
+		im.cnt.bytesTotal.Add(n.size - f.size)
+	}
+	im.cnt.filesDone.Add(1)
+	if n.isUnit {
+		n.kind = client.KindUnit
+	} else {
+		n.kind = client.KindAsset
+	}
+	n.deps = deps
+	im.sched.hashed(n)
+	return nil
+}
+
+// batch asks the server which hashes it lacks, in batches, and sends the
+// missing blobs to the uploaders; a hash met before in the run is not
+// asked again.
+func (im *importer) batch(ctx context.Context, hashed <-chan *node, uploads chan<- *blobState) {
+	seen := map[cas.Hash]*blobState{}
+	var pending []*blobState
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() bool {
+		timer.Stop()
+		if len(pending) == 0 {
+			return true
+		}
+		batch := pending
+		pending = nil
+		hs := make([]cas.Hash, len(batch))
+		for i, bs := range batch {
+			hs[i] = bs.hash
+		}
+		missing, err := im.c.MissingBlobs(ctx, hs)
+		if err != nil {
+			err = fmt.Errorf("ask which blobs are missing: %w", err)
+			im.stop(err)
+			for _, bs := range batch {
+				im.resolve(bs, err)
+			}
+			return false
+		}
+		lack := make(map[cas.Hash]bool, len(missing))
+		for _, h := range missing {
+			lack[h] = true
+		}
+		for _, bs := range batch {
+			switch {
+			case !lack[bs.hash]:
+				im.resolve(bs, nil)
+			case bs.src.isUnit:
+				bs.viaUnit = true
+				im.resolve(bs, nil)
+			default:
+				select {
+				case uploads <- bs:
+				case <-ctx.Done():
+					im.resolve(bs, ctx.Err())
+				}
+			}
+		}
+		return true
+	}
+	for {
+		select {
+		case n, ok := <-hashed:
+			if !ok {
+				flush()
+				return
+			}
+			bs := seen[n.hash]
+			if bs == nil {
+				bs = &blobState{hash: n.hash, size: n.size, src: n}
+				seen[n.hash] = bs
+				if len(pending) == 0 {
+					timer.Reset(im.opt.BatchDelay)
+				}
+				pending = append(pending, bs)
+			}
+			n.blob = bs
+			im.await(bs, n)
+			if len(pending) >= im.opt.MissingBatch && !flush() {
+				im.drain(hashed)
+				return
+			}
+		case <-timer.C:
+			if !flush() {
+				im.drain(hashed)
+				return
+			}
+		case <-ctx.Done():
+			for _, bs := range pending {
+				im.resolve(bs, ctx.Err())
+			}
+			im.drain(hashed)
+			return
+		}
+	}
+}
+
+// drain fails whatever the hashers still hand on after the run stopped.
+func (im *importer) drain(hashed <-chan *node) {
+	for n := range hashed {
+		im.failed(n, im.fatal())
+	}
+}
+
+// await makes n wait for bs to be stored.
+func (im *importer) await(bs *blobState, n *node) {
+	bs.mu.Lock()
+	if !bs.resolved {
+		bs.waiters = append(bs.waiters, n)
+		bs.mu.Unlock()
+		return
+	}
+	err := bs.err
+	bs.mu.Unlock()
+	im.stored(n, err)
+}
+
+// resolve settles bs: stored (err nil) or failed, for every file holding it.
+func (im *importer) resolve(bs *blobState, err error) {
+	bs.mu.Lock()
+	bs.resolved, bs.err = true, err
+	ws := bs.waiters
+	bs.waiters = nil
+	bs.mu.Unlock()
+	for _, n := range ws {
+		im.stored(n, err)
+	}
+}
+
+func (im *importer) stored(n *node, err error) {
+	if err != nil {
+		im.failed(n, err)
+		return
+	}
+	im.sched.markStored(n)
+}
+
+// countingReader adds what it reads to a counter (upload progress).
+type countingReader struct {
+	r    io.ReadCloser
+	cnt  *atomic.Int64
+	read int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.cnt.Add(int64(n))
+	c.read += int64(n)
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }
+
+// fileBody is a re-openable upload body over n's file, counting progress.
+func (im *importer) fileBody(n *node, sent *[]*countingReader) client.Body {
+	return client.OpenBody(n.size, func() (io.ReadCloser, error) {
+		f, err := os.Open(n.f.path)
+		if err != nil {
+			return nil, err
+		}
+		cr := &countingReader{r: f, cnt: &im.cnt.bytesUploaded}
+		if sent != nil {
+			*sent = append(*sent, cr)
+		}
+		return cr, nil
+	})
+}
+
+// upload stores one missing blob from the first file that holds it.
+func (im *importer) upload(ctx context.Context, bs *blobState) {
+	var sent []*countingReader
+	_, err := im.c.PutBlob(ctx, bs.hash, im.fileBody(bs.src, &sent))
+	// Progress counted every attempt's bytes: keep exactly the blob's size
+	// when it is stored, nothing when it is not.
+	var counted int64
+	for _, cr := range sent {
+		counted += cr.read
+	}
+	im.cnt.bytesUploaded.Add(-counted)
+	if err != nil {
+		if errors.Is(err, client.ErrHashMismatch) {
+			err = fmt.Errorf("%w: %s: %w", ErrChanged, bs.src.f.name, err)
+		} else {
+			err = fmt.Errorf("%s: upload: %w", bs.src.f.name, err)
+		}
+		if isFatal(err) {
+			im.stop(err)
+		}
+		im.resolve(bs, err)
+		return
+	}
+	im.countUploaded(bs)
+	im.resolve(bs, nil)
+}
+
+// countUploaded counts bs's bytes as uploaded, once.
+func (im *importer) countUploaded(bs *blobState) {
+	if bs.counted.CompareAndSwap(false, true) {
+		im.cnt.blobsUploaded.Add(1)
+		im.cnt.bytesUploaded.Add(bs.size)
+	}
+}
