@@ -28,6 +28,9 @@ type env struct {
 }
 
 type envOptions struct {
+	// onDisk keeps the index in a temporary directory (as `blockstore
+	// serve` does) rather than in memory.
+	onDisk bool
 	api    Options
 	refs   refs.Options
 	server ServerOptions
@@ -36,7 +39,11 @@ type envOptions struct {
 
 func newEnv(tb testing.TB, opt envOptions) *env {
 	tb.Helper()
-	idx, err := pebbleindex.Open("", pebbleindex.Options{Options: opt.index, InMemory: true})
+	idxDir := ""
+	if opt.onDisk {
+		idxDir = tb.TempDir()
+	}
+	idx, err := pebbleindex.Open(idxDir, pebbleindex.Options{Options: opt.index, InMemory: !opt.onDisk})
 	if err != nil {
 		tb.Fatal(err)
 	}

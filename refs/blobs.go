@@ -46,8 +46,12 @@ func (s *Service) MissingBlobs(ctx context.Context, hs []cas.Hash) ([]cas.Hash, 
 }
 
 // OpenBlob opens the bytes stored under h; cas.ErrNotFound when there are
-// none. The caller must Close the reader.
+// none. Small blobs in the cache (OLX) cost no storage round trip. The
+// caller must Close the reader.
 func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) {
+	if b, ok := s.cache.get(h); ok {
+		return memReader{bytes.NewReader(b)}, nil
+	}
 	r, err := s.blobs.Open(ctx, h)
 	if err != nil {
 		return nil, fmt.Errorf("refs: open blob %s: %w", h, err)
@@ -106,6 +110,11 @@ func (s *Service) AddBlob(ctx context.Context, r io.Reader, req Request[cas.Info
 	}
 	return commit(ctx, s, op)
 }
+
+// memReader is a cas.Reader over cached bytes.
+type memReader struct{ *bytes.Reader }
+
+func (memReader) Close() error { return nil }
 
 // verify reads r to its end and checks that its bytes hash to h.
 func verify(r io.Reader, h cas.Hash) (int64, error) {
