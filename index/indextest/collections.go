@@ -173,8 +173,9 @@ func testCollectionDelete(e *env) {
 	e.wantErr("DeleteCollection of an unknown uuid", err, index.ErrNotFound)
 
 	// A deleted collection takes nothing new.
+	bh := e.blob()
 	err = e.update(func(tx index.Tx) error {
-		_, err := tx.CreateUnit(index.NewUnit{Collection: c.ID, Hash: e.blob()})
+		_, err := tx.CreateUnit(index.NewUnit{Collection: c.ID, Hash: bh})
 		return err
 	})
 	e.wantErr("CreateUnit in a deleted collection", err, index.ErrNotFound)

@@ -60,8 +60,9 @@ func testDraftOnlyInvisible(e *env) {
 	// It can be a link target, and it holds its name.
 	linker := e.unit(c.ID, "linker", index.Link{Target: d.ID})
 	e.wantLinks("link to a draft-only unit", linker.Links, []index.Link{unitLink(d.ID, 0)})
+	bh := e.blob()
 	err = e.update(func(tx index.Tx) error {
-		_, err := tx.CreateAsset(index.NewAsset{Collection: c.ID, Name: "draft.xml", Hash: e.blob(), MediaType: "text/xml"})
+		_, err := tx.CreateAsset(index.NewAsset{Collection: c.ID, Name: "draft.xml", Hash: bh, MediaType: "text/xml"})
 		return err
 	})
 	e.wantHolder("an asset named like a draft-only unit", err, d.ID)

@@ -27,16 +27,18 @@ var deleteTests = []test{
 
 // tryLinks commits a new version (or draft) of unit id with these links.
 func (e *env) tryLinks(id uuid.UUID, draft bool, links ...index.Link) error {
+	bh := e.blob()
 	return e.update(func(tx index.Tx) error {
-		_, _, err := tx.CommitUnit(id, index.UnitChange{Hash: e.blob(), Links: &links}, draft)
+		_, _, err := tx.CommitUnit(id, index.UnitChange{Hash: bh, Links: &links}, draft)
 		return err
 	})
 }
 
 // tryNewUnitLinks creates a unit in coll with these links.
 func (e *env) tryNewUnitLinks(coll uuid.UUID, links ...index.Link) error {
+	bh := e.blob()
 	return e.update(func(tx index.Tx) error {
-		_, err := tx.CreateUnit(index.NewUnit{Collection: coll, Hash: e.blob(), Links: links})
+		_, err := tx.CreateUnit(index.NewUnit{Collection: coll, Hash: bh, Links: links})
 		return err
 	})
 }
@@ -318,21 +320,23 @@ func (e *env) wantEntityGone(id uuid.UUID, kind index.Kind) {
 			e.t.Fatalf("Lookup finds a deleted entity: %+v", o)
 		}
 	}
+	bh := e.blob()
 	err = e.update(func(tx index.Tx) error {
 		if kind == index.KindUnit {
-			_, _, err := tx.CommitUnit(id, index.UnitChange{Hash: e.blob()}, false)
+			_, _, err := tx.CommitUnit(id, index.UnitChange{Hash: bh}, false)
 			return err
 		}
-		_, _, err := tx.CommitAsset(id, index.AssetChange{Hash: e.blob()}, false)
+		_, _, err := tx.CommitAsset(id, index.AssetChange{Hash: bh}, false)
 		return err
 	})
 	e.wantErr("commit to a deleted entity", err, index.ErrNotFound)
+	bh = e.blob()
 	e.wantErr("a link to a deleted entity", e.update(func(tx index.Tx) error {
 		c, err := tx.CreateCollection(index.NewCollection{})
 		if err != nil {
 			return err
 		}
-		_, err = tx.CreateUnit(index.NewUnit{Collection: c.ID, Hash: e.blob(), Links: []index.Link{{Target: id}}})
+		_, err = tx.CreateUnit(index.NewUnit{Collection: c.ID, Hash: bh, Links: []index.Link{{Target: id}}})
 		return err
 	}), index.ErrInvalid)
 }

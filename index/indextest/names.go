@@ -17,22 +17,25 @@ var nameTests = []test{
 }
 
 func (e *env) tryCreateUnit(coll uuid.UUID, name string) error {
+	bh := e.blob()
 	return e.update(func(tx index.Tx) error {
-		_, err := tx.CreateUnit(index.NewUnit{Collection: coll, Name: name, Hash: e.blob()})
+		_, err := tx.CreateUnit(index.NewUnit{Collection: coll, Name: name, Hash: bh})
 		return err
 	})
 }
 
 func (e *env) tryCreateAsset(coll uuid.UUID, name string) error {
+	bh := e.blob()
 	return e.update(func(tx index.Tx) error {
-		_, err := tx.CreateAsset(index.NewAsset{Collection: coll, Name: name, Hash: e.blob(), MediaType: "text/plain"})
+		_, err := tx.CreateAsset(index.NewAsset{Collection: coll, Name: name, Hash: bh, MediaType: "text/plain"})
 		return err
 	})
 }
 
 func (e *env) tryRenameUnit(id uuid.UUID, name string, draft bool) error {
+	bh := e.blob()
 	return e.update(func(tx index.Tx) error {
-		_, _, err := tx.CommitUnit(id, index.UnitChange{Hash: e.blob(), Name: &name}, draft)
+		_, _, err := tx.CommitUnit(id, index.UnitChange{Hash: bh, Name: &name}, draft)
 		return err
 	})
 }
@@ -46,8 +49,9 @@ func testNamesUnique(e *env) {
 	e.wantHolder("a unit with an asset's name", e.tryCreateUnit(c.ID, "static/a.png"), a.ID)
 	e.wantHolder("a second asset with an asset's name", e.tryCreateAsset(c.ID, "static/a.png"), a.ID)
 	// A draft-only entity cannot take a name either.
+	bh := e.blob()
 	err := e.update(func(tx index.Tx) error {
-		_, err := tx.CreateUnit(index.NewUnit{Collection: c.ID, Name: "static/a.png", Hash: e.blob(), Draft: true})
+		_, err := tx.CreateUnit(index.NewUnit{Collection: c.ID, Name: "static/a.png", Hash: bh, Draft: true})
 		return err
 	})
 	e.wantHolder("a draft-only unit with an asset's name", err, a.ID)
@@ -56,8 +60,9 @@ func testNamesUnique(e *env) {
 	other := e.unit(c.ID, "other.xml")
 	e.wantHolder("renaming a unit onto a taken name", e.tryRenameUnit(other.ID, "static/a.png", false), a.ID)
 	e.wantHolder("renaming a unit's draft onto a taken name", e.tryRenameUnit(other.ID, "vertical/a.xml", true), u.ID)
+	bh = e.blob()
 	err = e.update(func(tx index.Tx) error {
-		_, _, err := tx.CommitAsset(a.ID, index.AssetChange{Hash: e.blob(), Name: ptr("other.xml")}, false)
+		_, _, err := tx.CommitAsset(a.ID, index.AssetChange{Hash: bh, Name: ptr("other.xml")}, false)
 		return err
 	})
 	e.wantHolder("renaming an asset onto a unit's name", err, other.ID)

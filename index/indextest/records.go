@@ -191,14 +191,15 @@ func testRollbackRuleError(e *env) {
 	c := e.collection("c")
 	holder := e.unit(c.ID, "taken")
 	var fresh index.Unit
+	h1, h2, h3 := e.blob(), e.blob(), e.blob()
 	err := e.update(func(tx index.Tx) (err error) {
-		if fresh, err = tx.CreateUnit(index.NewUnit{Collection: c.ID, Name: "fresh", Hash: e.blob()}); err != nil {
+		if fresh, err = tx.CreateUnit(index.NewUnit{Collection: c.ID, Name: "fresh", Hash: h1}); err != nil {
 			return err
 		}
-		if _, _, err = tx.CommitUnit(holder.ID, index.UnitChange{Hash: e.blob()}, false); err != nil {
+		if _, _, err = tx.CommitUnit(holder.ID, index.UnitChange{Hash: h2}, false); err != nil {
 			return err
 		}
-		_, err = tx.CreateUnit(index.NewUnit{Collection: c.ID, Name: "taken", Hash: e.blob()})
+		_, err = tx.CreateUnit(index.NewUnit{Collection: c.ID, Name: "taken", Hash: h3})
 		return err
 	})
 	e.wantHolder("a taken name inside a larger transaction", err, holder.ID)
