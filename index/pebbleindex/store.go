@@ -1,0 +1,364 @@
+package pebbleindex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/blockstore/blockstore/index"
+)
+
+// Options configure Open.
+type Options struct {
+	index.Options
+	// InMemory keeps the whole database in memory (vfs.NewMem): for tests.
+	InMemory bool
+	// NoSync commits without waiting for the WAL to reach the disk. Only for
+	// setting up benchmarks: a crash loses acknowledged writes.
+	NoSync bool
+}
+
+// Store is the Pebble index engine. It is safe for concurrent use; the
+// caller must Close it.
+type Store struct {
+	db     *pebble.DB
+	clock  func() time.Time
+	noSync bool
+
+	// writer is the one-writer-at-a-time turn (a channel so that waiting
+	// for it honours the context); registry is the turn of blob-row writes.
+	writer, registry chan struct{}
+	// applied counts batches applied to the memtable, in WAL order (applyMu);
+	// durable is the highest of them known to be in the synced WAL. A
+	// read-only Update waits for durable to catch up so that it never acts
+	// on state a crash could undo.
+	applyMu sync.Mutex
+	applied atomic.Uint64
+	durable atomic.Uint64
+
+	gate   gate
+	gcLock sync.Mutex
+}
+
+var _ index.Store = (*Store)(nil)
+
+// Open opens (or creates) the index in dir. The caller holds the data
+// directory's lock: Open takes none beyond Pebble's own. With opt.InMemory,
+// dir only names the in-memory database.
+func Open(dir string, opt Options) (*Store, error) {
+	po := &pebble.Options{
+		Logger:             quietLogger{},
+		FormatMajorVersion: pebble.FormatNewest,
+	}
+	if opt.InMemory {
+		po.FS = vfs.NewMem()
+		if dir == "" {
+			dir = "index"
+		}
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("index: open pebble in %s: %w", dir, err)
+	}
+	s := &Store{
+		db:       db,
+		clock:    opt.Clock(),
+		noSync:   opt.NoSync,
+		writer:   make(chan struct{}, 1),
+		registry: make(chan struct{}, 1),
+	}
+	s.gate.init()
+	if err := s.checkLayout(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkLayout stamps a new database with the key layout's name and refuses a
+// database written with another layout.
+func (s *Store) checkLayout() error {
+	v, ok, err := getValue(s.db, []byte(layoutKey))
+	if err != nil {
+		return fmt.Errorf("index: read layout: %w", err)
+	}
+	if ok {
+		if string(v) != layoutFormat {
+			return fmt.Errorf("index: pebble database has layout %q, want %q", v, layoutFormat)
+		}
+		return nil
+	}
+	if err := s.db.Set([]byte(layoutKey), []byte(layoutFormat), pebble.Sync); err != nil {
+		return fmt.Errorf("index: write layout: %w", dbErr(err))
+	}
+	return nil
+}
+
+// Close waits for the calls under way, then closes the database. Later calls
+// (a second Close included) return ErrClosed, except Close, which returns nil.
+func (s *Store) Close() error {
+	if !s.gate.close() {
+		return nil
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("index: close pebble: %w", err)
+	}
+	return nil
+}
+
+// Ping says whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.gate.enter(); err != nil {
+		return err
+	}
+	defer s.gate.leave()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("index: ping: %w", err)
+	}
+	if _, _, err := getValue(s.db, []byte(layoutKey)); err != nil {
+		return fmt.Errorf("index: ping: %w", err)
+	}
+	return nil
+}
+
+// Update runs fn in a write transaction: one writer at a time, on an indexed
+// batch whose reads see its own writes over the committed state. The batch
+// is applied inside the writer's turn (so the next writer sees it) and
+// synced after it (so the fsyncs of concurrent writers are grouped by the
+// WAL); Update returns once it is durable.
+func (s *Store) Update(ctx context.Context, fn func(tx index.Tx) error) error {
+	return s.write(ctx, func(t *tx) error { return fn(t) })
+}
+
+// write runs fn as Update does, with the engine's own tx type.
+func (s *Store) write(ctx context.Context, fn func(t *tx) error) error {
+	return s.commit(ctx, fn, s.writer)
+}
+
+// writeRegistry runs fn, which reads and writes only blob rows, in the
+// registry's turn: uploads register blobs without waiting for the writer
+// (and may do so inside an Update's closure), while ClaimBlobs, which takes
+// both turns, stays ordered with every commit and every registration.
+func (s *Store) writeRegistry(ctx context.Context, fn func(t *tx) error) error {
+	return s.commit(ctx, fn, s.registry)
+}
+
+// commit runs fn on a new indexed batch while holding the turns given (in
+// that order), applies the batch before giving them back and waits for its
+// WAL sync after.
+func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan struct{}) error {
+	if err := s.gate.enter(); err != nil {
+		return err
+	}
+	defer s.gate.leave()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("index: update: %w", err)
+	}
+	held := 0
+	release := func() {
+		for i := held - 1; i >= 0; i-- {
+			<-turns[i]
+		}
+		held = 0
+	}
+	for _, turn := range turns {
+		select {
+		case turn <- struct{}{}:
+			held++
+		case <-ctx.Done():
+			release()
+			return fmt.Errorf("index: update: %w", ctx.Err())
+		}
+	}
+	b := s.db.NewIndexedBatch()
+	t := newTx(b, s.clock())
+	err := fn(t)
+	if err == nil {
+		err = t.finish()
+	}
+	if err != nil {
+		release()
+		b.Close()
+		return err
+	}
+	if b.Empty() {
+		release()
+		b.Close()
+		return s.syncApplied()
+	}
+	if s.noSync {
+		err = b.Commit(pebble.NoSync)
+		release()
+		b.Close()
+		if err != nil {
+			return fmt.Errorf("index: commit: %w", dbErr(err))
+		}
+		return nil
+	}
+	seq, err := s.apply(b)
+	release()
+	if err != nil {
+		b.Close()
+		return fmt.Errorf("index: commit: %w", dbErr(err))
+	}
+	err = b.SyncWait()
+	b.Close()
+	if err != nil {
+		return fmt.Errorf("index: commit: wait for the WAL: %w", dbErr(err))
+	}
+	s.markDurable(seq)
+	return nil
+}
+
+// apply applies b to the memtable and the WAL without waiting for the sync,
+// numbering it in WAL order.
+func (s *Store) apply(b *pebble.Batch) (uint64, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		return 0, err
+	}
+	return s.applied.Add(1), nil
+}
+
+// syncApplied makes every batch applied so far durable: a transaction that
+// wrote nothing may still have read (and answered from) a commit whose WAL
+// sync is under way.
+func (s *Store) syncApplied() error {
+	if s.noSync {
+		return nil
+	}
+	seq := s.applied.Load()
+	if s.durable.Load() >= seq {
+		return nil
+	}
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("index: sync: %w", dbErr(err))
+	}
+	s.markDurable(seq)
+	return nil
+}
+
+func (s *Store) markDurable(seq uint64) {
+	for {
+		d := s.durable.Load()
+		if d >= seq || s.durable.CompareAndSwap(d, seq) {
+			return
+		}
+	}
+}
+
+// read runs fn on a snapshot so that a read of several keys is consistent.
+func (s *Store) read(ctx context.Context, what string, fn func(v *view) error) error {
+	if err := s.gate.enter(); err != nil {
+		return err
+	}
+	defer s.gate.leave()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("index: %s: %w", what, err)
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	return fn(&view{r: snap, now: s.clock})
+}
+
+// TryLockGC takes the store's one-sweep-at-a-time lock, or returns
+// ErrConflict while a sweep holds it. The embedded engine has one process
+// per data directory, so a lock in the process is the whole protocol.
+func (s *Store) TryLockGC(ctx context.Context) (func(), error) {
+	if err := s.gate.enter(); err != nil {
+		return nil, err
+	}
+	defer s.gate.leave()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("index: lock gc: %w", err)
+	}
+	if !s.gcLock.TryLock() {
+		return nil, &index.ConflictError{Reason: "a sweep is running"}
+	}
+	var once sync.Once
+	return func() { once.Do(s.gcLock.Unlock) }, nil
+}
+
+// dbErr translates Pebble's errors into the index's sentinels: the one place
+// that knows them. Not-found is handled where it is expected (getValue).
+func dbErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pebble.ErrClosed):
+		return fmt.Errorf("%w: %v", index.ErrClosed, err)
+	case errors.Is(err, pebble.ErrNotFound):
+		return fmt.Errorf("%w: %v", index.ErrNotFound, err)
+	}
+	return fmt.Errorf("index: pebble: %w", err)
+}
+
+// gate counts the calls under way so that Close waits for them, and refuses
+// calls after Close without blocking (a stream's callback may call the
+// store while Close waits).
+type gate struct {
+	mu      sync.Mutex
+	n       int
+	closed  bool
+	drained chan struct{}
+}
+
+func (g *gate) init() { g.drained = make(chan struct{}) }
+
+func (g *gate) enter() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return index.ErrClosed
+	}
+	g.n++
+	return nil
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.closed && g.n == 0 {
+		close(g.drained)
+	}
+}
+
+// close marks the gate closed and waits for the calls under way; it reports
+// false when the gate was already closed.
+func (g *gate) close() bool {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return false
+	}
+	g.closed = true
+	if g.n == 0 {
+		close(g.drained)
+	}
+	g.mu.Unlock()
+	<-g.drained
+	return true
+}
+
+// quietLogger drops Pebble's informational messages (flushes, compactions)
+// and passes on its errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+
+func (quietLogger) Errorf(format string, args ...any) {
+	log.Printf("pebbleindex: "+format, args...)
+}
+
+func (quietLogger) Fatalf(format string, args ...any) {
+	log.Fatalf("pebbleindex: "+format, args...)
+}
