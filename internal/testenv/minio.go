@@ -128,7 +128,9 @@ func StartMinIO() (*S3Server, error) {
 		resp, err := http.Get("http://" + addr + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// MinIO answers 200 before it serves S3 requests; until then it
+			// says "x-minio-server-status: offline".
+			if resp.StatusCode == http.StatusOK && resp.Header.Get("X-Minio-Server-Status") != "offline" {
 				break
 			}
 		}
