@@ -90,6 +90,12 @@ type Blobs interface {
 	CleanTemp(ctx context.Context, olderThan time.Duration) (items int, bytes int64, err error)
 }
 
+// The index engines and the portable blob store are what a Collector runs on.
+var (
+	_ Index = index.Store(nil)
+	_ Blobs = (*cas.Store)(nil)
+)
+
 // Options configure a Collector. Zero values take the defaults.
 type Options struct {
 	// Retention is how long a superseded version is kept (default 720h). A

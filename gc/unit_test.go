@@ -368,7 +368,7 @@ func TestSweepRunningIsErrRunning(t *testing.T) {
 	}
 }
 
-func TestInterruptedSweepIsCompleted(t *testing.T) {
+func TestInterruptedSweepWithFakes(t *testing.T) {
 	ctx := context.Background()
 	for _, deleteFirst := range []bool{false, true} {
 		t.Run(fmt.Sprintf("died-after-delete=%v", deleteFirst), func(t *testing.T) {
