@@ -14,7 +14,8 @@ import (
 // line wins over the environment, which wins over the default.
 type flagSet struct {
 	*flag.FlagSet
-	envErr []string
+	envErr  []string
+	secrets map[string]*string // flag name → value, filled from the environment after Parse
 }
 
 func newFlagSet(name, usage string) *flagSet {
@@ -44,6 +45,17 @@ func (fs *flagSet) String(name, def, usage string) *string {
 		def = v
 	}
 	return fs.FlagSet.String(name, def, fs.usage(name, usage))
+}
+
+// Secret is a string flag whose environment value is never shown as the
+// flag's default (help output would print it otherwise).
+func (fs *flagSet) Secret(name, usage string) *string {
+	p := fs.FlagSet.String(name, "", fs.usage(name, usage))
+	if fs.secrets == nil {
+		fs.secrets = map[string]*string{}
+	}
+	fs.secrets[name] = p
+	return p
 }
 
 func (fs *flagSet) Bool(name string, def bool, usage string) *bool {
@@ -95,5 +107,15 @@ func (fs *flagSet) Parse(args []string) error {
 	if len(fs.envErr) > 0 {
 		return fmt.Errorf("%s", strings.Join(fs.envErr, "; "))
 	}
-	return fs.FlagSet.Parse(args)
+	if err := fs.FlagSet.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, p := range fs.secrets {
+		if v, ok := fs.env(name); ok && !given[name] {
+			*p = v
+		}
+	}
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate", "migrate --database-url postgres://…")
-	databaseURL := fs.String("database-url", "", "PostgreSQL URL whose schema to bring up to date")
+	databaseURL := fs.Secret("database-url", "PostgreSQL URL whose schema to bring up to date")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}

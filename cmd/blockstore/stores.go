@@ -20,13 +20,13 @@ type storeFlags struct {
 func addStoreFlags(fs *flagSet) *storeFlags {
 	return &storeFlags{
 		data:           fs.String("data", "./blockstore-data", "data directory of the embedded deployment (Pebble index, blob directory)"),
-		databaseURL:    fs.String("database-url", "", "PostgreSQL URL (postgres://…): puts the index in PostgreSQL instead of Pebble"),
+		databaseURL:    fs.Secret("database-url", "PostgreSQL URL (postgres://…): puts the index in PostgreSQL instead of Pebble"),
 		s3Endpoint:     fs.String("s3-endpoint", "", "S3 endpoint (host:port or URL): puts the blobs in a bucket instead of the data directory"),
 		s3Bucket:       fs.String("s3-bucket", "blockstore", "S3 bucket"),
 		s3Prefix:       fs.String("s3-prefix", "", "prefix of every key in the bucket"),
 		s3Region:       fs.String("s3-region", "", "S3 region (empty: the endpoint's default)"),
 		s3AccessKey:    fs.String("s3-access-key", "", "S3 access key (empty: from the environment or IAM role)"),
-		s3SecretKey:    fs.String("s3-secret-key", "", "S3 secret key"),
+		s3SecretKey:    fs.Secret("s3-secret-key", "S3 secret key"),
 		s3Insecure:     fs.Bool("s3-insecure", false, "talk plain http to the S3 endpoint"),
 		s3CreateBucket: fs.Bool("s3-create-bucket", true, "create the bucket when it does not exist"),
 		retention:      fs.Duration("gc-retention", 720*time.Hour, "how long superseded versions are kept when their entity opts in to garbage collection"),

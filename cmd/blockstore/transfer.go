@@ -22,7 +22,7 @@ type clientFlags struct {
 func addClientFlags(fs *flagSet) *clientFlags {
 	return &clientFlags{
 		server: fs.String("server", "", "URL of a Blockstore server (http://127.0.0.1:8080)"),
-		token:  fs.String("token", "", "bearer token for the server"),
+		token:  fs.Secret("token", "bearer token for the server"),
 	}
 }
 
