@@ -17,6 +17,7 @@ import (
 	"github.com/blockstore/blockstore/index"
 	"github.com/blockstore/blockstore/index/indextest"
 	"github.com/blockstore/blockstore/index/pebbleindex"
+	"github.com/blockstore/blockstore/index/pgindex"
 	"github.com/blockstore/blockstore/internal/testenv"
 )
 
@@ -33,7 +34,7 @@ var (
 	// same index (another replica), for engines that have one.
 	peers     sync.Map
 	enginesMu sync.Mutex
-	engines   = []engine{{name: "pebble", open: openPebble}}
+	engines   = []engine{{name: "pebble", open: openPebble}, {name: "postgres", open: openPostgres}}
 )
 
 func openPebble(tb testing.TB, opt index.Options) index.Store {
@@ -42,6 +43,22 @@ func openPebble(tb testing.TB, opt index.Options) index.Store {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func openPostgres(tb testing.TB, opt index.Options) index.Store {
+	url := testenv.NewDatabase(tb)
+	open := func() index.Store {
+		s, err := pgindex.Open(context.Background(), url, opt)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}
+	s := open()
+	peers.Store(s, open)
+	tb.Cleanup(func() { peers.Delete(s) })
 	return s
 }
 
