@@ -372,7 +372,7 @@ func (im *importer) failed(n *node, err error) {
 // run drives the pipeline: hash → ask missing → upload → commit.
 func (im *importer) run(ctx context.Context) {
 	for _, f := range im.tree.ordered() {
-		n := &node{f: f}
+		n := &node{f: f, isUnit: f.unit}
 		im.nodes = append(im.nodes, n)
 		im.byName[f.name] = n
 	}

@@ -96,6 +96,9 @@ func (p *progress) show() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bar != nil {
+		if total := p.c.bytesTotal.Load(); p.bar.GetMax64() != total {
+			p.bar.ChangeMax64(total) // a file changed size while hashed
+		}
 		p.bar.Describe(p.describe())
 		_ = p.bar.Set64(p.c.bytesDone.Load())
 		return
