@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -789,4 +790,72 @@ func TestExportStaysInsideThroughSymlinks(t *testing.T) {
 	if got := readTree(t, elsewhere); len(got) != 0 {
 		t.Errorf("wrote outside the export directory: %v", got)
 	}
+}
+
+// TestEntitiesCommitWhileUploading: entities are created as their bytes
+// land, not after the whole tree: while the last uploads are held back,
+// earlier files are already assets of the collection.
+func TestEntitiesCommitWhileUploading(t *testing.T) {
+	w := newWorld(t)
+	dir := t.TempDir()
+	const files = 24
+	randomTree(t, dir, files, 8<<10, 3)
+	observer := w.srv.Client(t, client.Options{})
+	var puts atomic.Int32
+	var seen atomic.Int32
+	var colMu sync.Mutex
+	var col uuid.UUID
+	w.setFault(func(rw http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/collections" {
+			body := &bytes.Buffer{}
+			w.srv.Handler().ServeHTTP(teeWriter{rw, body}, r)
+			var c client.Collection
+			if json.Unmarshal(body.Bytes(), &c) == nil {
+				colMu.Lock()
+				col = c.UUID
+				colMu.Unlock()
+			}
+			return true
+		}
+		if r.Method != http.MethodPut || puts.Add(1) != files-2 {
+			return false
+		}
+		colMu.Lock()
+		id := col
+		colMu.Unlock()
+		// Hold this upload until earlier files are entities (bounded).
+		for range 200 {
+			p, err := observer.CollectionAssets(r.Context(), id, client.ListOptions{})
+			if err == nil && len(p.Items) > 0 {
+				seen.Store(int32(len(p.Items)))
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return false
+	})
+	opt := importOpts("early")
+	opt.MissingBatch = 4
+	opt.Jobs = 2
+	sum, err := Import(context.Background(), w.c, dir, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.EntitiesCreated != files {
+		t.Errorf("summary = %+v", sum)
+	}
+	if seen.Load() == 0 {
+		t.Error("no entity existed while the uploads were still running")
+	}
+}
+
+// teeWriter copies an answer's body aside.
+type teeWriter struct {
+	http.ResponseWriter
+	copy *bytes.Buffer
+}
+
+func (t teeWriter) Write(p []byte) (int, error) {
+	t.copy.Write(p)
+	return t.ResponseWriter.Write(p)
 }
