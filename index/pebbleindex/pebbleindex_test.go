@@ -40,3 +40,12 @@ func openTest(tb testing.TB, opt Options) *Store {
 	})
 	return s
 }
+
+// BenchmarkIndexNoSync runs the same benchmarks without waiting for WAL
+// syncs: the ceiling the writer's own work sets, to compare with the
+// durable figures.
+func BenchmarkIndexNoSync(b *testing.B) {
+	indextest.RunBenchmarks(b, func(b *testing.B, opt index.Options) index.Store {
+		return openTest(b, Options{Options: opt, NoSync: true})
+	})
+}

@@ -23,6 +23,9 @@ type Options struct {
 	// NoSync commits without waiting for the WAL to reach the disk. Only for
 	// setting up benchmarks: a crash loses acknowledged writes.
 	NoSync bool
+
+	// fs replaces the file system (tests count WAL syncs with it).
+	fs vfs.FS
 }
 
 // Store is the Pebble index engine. It is safe for concurrent use; the
@@ -56,6 +59,9 @@ func Open(dir string, opt Options) (*Store, error) {
 	po := &pebble.Options{
 		Logger:             quietLogger{},
 		FormatMajorVersion: pebble.FormatNewest,
+	}
+	if opt.fs != nil {
+		po.FS = opt.fs
 	}
 	if opt.InMemory {
 		po.FS = vfs.NewMem()

@@ -259,7 +259,7 @@ func (t *tx) createMember(id uuid.UUID, e *entityRec, c *content, draft bool) (i
 	if draft {
 		return 0, t.writeDraft(id, e, c)
 	}
-	return t.publish(id, e, c)
+	return t.publish(id, e, c, nil)
 }
 
 // CommitUnit adds the next published version of a unit, or writes its draft.
@@ -293,7 +293,7 @@ func (t *tx) CommitUnit(id uuid.UUID, ch index.UnitChange, draft bool) (index.Un
 	if c.size, err = t.liveBlob(c.hash); err != nil {
 		return index.Unit{}, false, err
 	}
-	if err := t.checkCycle(id, &e, c.links); err != nil {
+	if err := t.checkCycle(id, &e, c.set, c.links); err != nil {
 		return index.Unit{}, false, err
 	}
 	if err := t.checkNames(id, e.Collection, heldNames(&e), t.namesAfter(&e, c.name, draft)); err != nil {
@@ -305,7 +305,7 @@ func (t *tx) CommitUnit(id uuid.UUID, ch index.UnitChange, draft bool) (index.Un
 		}
 		return c.unit(id, &e, 0, t.at), true, t.err
 	}
-	ver, err := t.publish(id, &e, &c)
+	ver, err := t.publish(id, &e, &c, latestOf(&e, &base, hasBase))
 	if err != nil {
 		return index.Unit{}, false, err
 	}
@@ -318,7 +318,7 @@ func (t *tx) CommitAsset(id uuid.UUID, ch index.AssetChange, draft bool) (index.
 	if err != nil {
 		return index.Asset{}, false, err
 	}
-	base, _, err := t.base(id, &e, draft)
+	base, hasBase, err := t.base(id, &e, draft)
 	if err != nil {
 		return index.Asset{}, false, err
 	}
@@ -343,7 +343,7 @@ func (t *tx) CommitAsset(id uuid.UUID, ch index.AssetChange, draft bool) (index.
 		}
 		return c.asset(id, &e, 0, t.at), true, t.err
 	}
-	ver, err := t.publish(id, &e, &c)
+	ver, err := t.publish(id, &e, &c, latestOf(&e, &base, hasBase))
 	if err != nil {
 		return index.Asset{}, false, err
 	}
@@ -368,6 +368,15 @@ func (t *tx) base(id uuid.UUID, e *entityRec, draft bool) (versionRec, bool, err
 	}
 	r, err := t.mustVersion(id, ver)
 	return r, err == nil, err
+}
+
+// latestOf returns base when it is the latest published version (the base of
+// a published version of an entity that has one), else nil.
+func latestOf(e *entityRec, base *versionRec, hasBase bool) *versionRec {
+	if hasBase && e.Latest > 0 {
+		return base
+	}
+	return nil
 }
 
 // PublishUnitDraft turns the draft into the next numbered version.
@@ -545,7 +554,10 @@ func (t *tx) unitEdges(n uuid.UUID) ([]uuid.UUID, error) {
 
 // checkCycle refuses links of unit id that would close a cycle. The graph
 // has none, so only targets that are not already edges of id can close one.
-func (t *tx) checkCycle(id uuid.UUID, e *entityRec, links []index.Link) error {
+func (t *tx) checkCycle(id uuid.UUID, e *entityRec, set cas.Hash, links []index.Link) error {
+	if e.Latest > 0 && set == e.LatestLinks || e.HasDraft && set == e.DraftLinks {
+		return nil // the links are already edges
+	}
 	targets := unitTargets(links)
 	if len(targets) == 0 {
 		return nil
@@ -670,12 +682,14 @@ func (t *tx) linkerOutside(target uuid.UUID, inside func(coll uuid.UUID) bool) (
 
 // --- stored versions -------------------------------------------------------
 
-// publish stores c as the next published version of id (its checks done).
-func (t *tx) publish(id uuid.UUID, e *entityRec, c *content) (int64, error) {
+// publish stores c as the next published version of id (its checks done);
+// latest is the record of the latest published version when the caller has
+// read it, else nil.
+func (t *tx) publish(id uuid.UUID, e *entityRec, c *content, latest *versionRec) (int64, error) {
 	held := heldNames(e)
 	ver := e.Latest + 1
 	if e.Latest > 0 {
-		if err := t.supersede(id, e); err != nil {
+		if err := t.supersede(id, e, latest); err != nil {
 			return 0, err
 		}
 	}
@@ -707,10 +721,16 @@ func (t *tx) publish(id uuid.UUID, e *entityRec, c *content) (int64, error) {
 }
 
 // supersede records that the latest published version of id is superseded now.
-func (t *tx) supersede(id uuid.UUID, e *entityRec) error {
-	r, err := t.mustVersion(id, e.Latest)
-	if err != nil {
-		return err
+// latest is its record when the caller has read it, else nil.
+func (t *tx) supersede(id uuid.UUID, e *entityRec, latest *versionRec) error {
+	var r versionRec
+	if latest != nil {
+		r = *latest
+	} else {
+		var err error
+		if r, err = t.mustVersion(id, e.Latest); err != nil {
+			return err
+		}
 	}
 	r.Superseded = t.at
 	t.putVersion(id, e.Latest, &r)
@@ -780,7 +800,7 @@ func (t *tx) publishDraft(id uuid.UUID, e *entityRec) (int64, versionRec, error)
 	held := heldNames(e)
 	ver := e.Latest + 1
 	if e.Latest > 0 {
-		if err := t.supersede(id, e); err != nil {
+		if err := t.supersede(id, e, nil); err != nil {
 			return 0, versionRec{}, err
 		}
 	}
