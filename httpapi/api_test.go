@@ -206,6 +206,23 @@ func TestInvalidUTF8AndJSONRules(t *testing.T) {
 		t.Errorf("surrogate pair stored as %s", u.Hash)
 	}
 	e.call(t, "POST", "/api/v1/collections", `{"name":"x"}`, "Content-Type", "text/plain").wantError(t, http.StatusBadRequest, "bad_request")
+
+	// Text that not every index engine stores (NUL, invalid UTF-8) is 400
+	// everywhere; OLX is bytes and may hold NUL.
+	for _, body := range []string{
+		`{"collection":"` + c + `","name":"a\u0000b","olx":"x"}`,
+	} {
+		e.call(t, "POST", "/api/v1/units", body).wantError(t, http.StatusBadRequest, "bad_request")
+	}
+	e.call(t, "POST", "/api/v1/units", `{"collection":"`+c+`","olx":"<a>\u0000</a>"}`).want(t, http.StatusCreated, nil)
+	e.call(t, "POST", "/api/v1/collections", `{"owner":"\u0000"}`).wantError(t, http.StatusBadRequest, "bad_request")
+	e.call(t, "PATCH", "/api/v1/collections/"+c, `{"license":"\u0000"}`).wantError(t, http.StatusBadRequest, "bad_request")
+	for _, q := range []string{"name=%00", "name=%FF", "name=%ED%A0%80"} {
+		e.call(t, "POST", "/api/v1/assets?collection="+c+"&"+q, "x").wantError(t, http.StatusBadRequest, "bad_request")
+		e.call(t, "GET", "/api/v1/collections/"+c+"/units?"+q, nil).wantError(t, http.StatusBadRequest, "bad_request")
+	}
+	e.call(t, "POST", "/api/v1/assets?collection="+c, "x", "Content-Type", "text/plain; x=\"\xff\"").wantError(t, http.StatusBadRequest, "bad_request")
+	e.call(t, "POST", "/api/v1/collections", object{}, "Idempotency-Key", "\xff\xfe key").want(t, http.StatusCreated, nil)
 }
 
 func TestLimits(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -257,4 +258,73 @@ func BenchmarkUnitReads(b *testing.B) {
 		}
 		latencies(b, ds)
 	})
+}
+
+// randomStream is n pseudo-random bytes made as they are read.
+type randomStream struct {
+	r *rand.ChaCha8
+	n int64
+}
+
+func (s *randomStream) Read(p []byte) (int, error) {
+	if s.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.n {
+		p = p[:s.n]
+	}
+	s.r.Read(p)
+	s.n -= int64(len(p))
+	return len(p), nil
+}
+
+// peakRSS returns the process's peak resident set (VmHWM) in bytes.
+func peakRSS(b *testing.B) int64 {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status")
+	}
+	for _, line := range bytes.Split(st, []byte("\n")) {
+		var kb int64
+		if n, _ := fmt.Sscanf(string(line), "VmHWM: %d kB", &kb); n == 1 {
+			return kb << 10
+		}
+	}
+	b.Skip("no VmHWM")
+	return 0
+}
+
+// BenchmarkStreamingMemory uploads 4 GiB (POST /blobs, generated as it is
+// sent) and reports how far the process's peak RSS rose meanwhile: client
+// and server together, so the server's share is at most that.
+func BenchmarkStreamingMemory(b *testing.B) {
+	e := newEnv(b, envOptions{onDisk: true})
+	const size = 4 << 30
+	b.SetBytes(size)
+	for b.Loop() {
+		b.StopTimer()
+		runtime.GC()
+		// Reset the peak to the current RSS (Linux: clear_refs 5).
+		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+			b.Skipf("cannot reset the peak RSS: %v", err)
+		}
+		before := peakRSS(b)
+		b.StartTimer()
+		body := &randomStream{r: rand.NewChaCha8([32]byte{byte(benchRound.Add(1))}), n: size}
+		req, _ := http.NewRequest("POST", e.URL+"/api/v1/blobs", body)
+		resp, err := benchClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out blobJSON
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || out.Size != size {
+			b.Fatalf("POST: %d %+v", resp.StatusCode, out)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(peakRSS(b)-before)/(1<<20), "peak-RSS-rise-MiB")
+		e.blobs.Delete(b.Context(), out.Hash)
+		b.StartTimer()
+	}
 }

@@ -48,18 +48,13 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) error 
 	return nil
 }
 
-// decodeJSON reads a JSON object into v: at most max bytes (413 beyond),
+// decodeJSON reads a JSON object into v: Content-Type application/json (or
+// none) unless the body is empty, at most max bytes (413 beyond),
 // valid UTF-8 with no lone surrogate escapes (a string's bytes are stored
 // exactly), unknown fields ignored, types strict, nothing after the object.
 // An empty body is an error unless allowEmpty. It returns the hash of the
 // body, for the request's fingerprint.
 func decodeJSON(r *http.Request, max int64, allowEmpty bool, v any) (cas.Hash, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
-			return cas.Hash{}, badRequest("Content-Type must be application/json, not %q", ct)
-		}
-	}
 	if r.ContentLength > max {
 		return cas.Hash{}, tooLarge("JSON body of %d bytes is over the limit of %d", r.ContentLength, max)
 	}
@@ -77,6 +72,12 @@ func decodeJSON(r *http.Request, max int64, allowEmpty bool, v any) (cas.Hash, e
 			return sum, nil
 		}
 		return cas.Hash{}, badRequest("the request body must be a JSON object")
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+			return cas.Hash{}, badRequest("Content-Type must be application/json, not %q", ct)
+		}
 	}
 	if trimmed[0] != '{' {
 		return cas.Hash{}, badRequest("the request body must be a JSON object")

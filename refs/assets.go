@@ -49,6 +49,9 @@ func (s *Service) CreateAsset(ctx context.Context, a NewAsset, req Request[index
 	if a.MediaType != nil {
 		mt = *a.MediaType
 	}
+	if err := checkTexts("name", a.Name, "media type", mt); err != nil {
+		return Answer{}, err
+	}
 	return writeAsset(ctx, s, a.Content, req, func(tx index.Tx, h cas.Hash) (index.Asset, bool, error) {
 		asset, err := tx.CreateAsset(index.NewAsset{
 			Collection:     a.Collection,
@@ -79,6 +82,9 @@ func (s *Service) PutAssetDraft(ctx context.Context, id uuid.UUID, c AssetChange
 }
 
 func (s *Service) commitAsset(ctx context.Context, id uuid.UUID, c AssetChange, draft bool, req Request[index.Asset]) (Answer, error) {
+	if err := checkTexts("name", c.Name, "media type", c.MediaType); err != nil {
+		return Answer{}, err
+	}
 	return writeAsset(ctx, s, c.Content, req, func(tx index.Tx, h cas.Hash) (index.Asset, bool, error) {
 		a, created, err := tx.CommitAsset(id, index.AssetChange{
 			Hash:           h,

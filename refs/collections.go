@@ -11,6 +11,10 @@ import (
 
 // CreateCollection creates a collection at version 1.
 func (s *Service) CreateCollection(ctx context.Context, c index.NewCollection, req Request[index.Collection]) (Answer, error) {
+	f := c.CollectionFields
+	if err := checkTexts("name", f.Name, "description", f.Description, "owner", f.Owner, "author", f.Author, "license", f.License); err != nil {
+		return Answer{}, err
+	}
 	op := &writeOp[index.Collection]{req: req, body: bodyHash(req.Body)}
 	op.apply = func(tx index.Tx) (index.Collection, bool, error) {
 		col, err := tx.CreateCollection(c)
@@ -25,6 +29,9 @@ func (s *Service) CreateCollection(ctx context.Context, c index.NewCollection, r
 // UpdateCollection adds a version with the fields of p changed. A patch
 // that changes nothing creates nothing and returns the latest version.
 func (s *Service) UpdateCollection(ctx context.Context, id uuid.UUID, p index.CollectionPatch) (index.Collection, error) {
+	if err := checkTexts("name", p.Name, "description", p.Description, "owner", p.Owner, "author", p.Author, "license", p.License); err != nil {
+		return index.Collection{}, err
+	}
 	var out index.Collection
 	err := s.idx.Update(ctx, func(tx index.Tx) error {
 		c, _, err := tx.UpdateCollection(id, p)
@@ -77,6 +84,9 @@ func (s *Service) CollectionVersions(ctx context.Context, id uuid.UUID, opt inde
 
 // CollectionUnits lists the units of a collection, latest version of each.
 func (s *Service) CollectionUnits(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Unit], error) {
+	if err := checkFilter(opt); err != nil {
+		return index.Page[index.Unit]{}, err
+	}
 	p, err := s.idx.Units(ctx, id, opt)
 	if err != nil {
 		return p, fmt.Errorf("refs: list units of collection %s: %w", id, err)
@@ -86,6 +96,9 @@ func (s *Service) CollectionUnits(ctx context.Context, id uuid.UUID, opt index.L
 
 // CollectionAssets lists the assets of a collection, latest version of each.
 func (s *Service) CollectionAssets(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Asset], error) {
+	if err := checkFilter(opt); err != nil {
+		return index.Page[index.Asset]{}, err
+	}
 	p, err := s.idx.Assets(ctx, id, opt)
 	if err != nil {
 		return p, fmt.Errorf("refs: list assets of collection %s: %w", id, err)

@@ -67,10 +67,11 @@ func CheckKey(key string) error {
 }
 
 // recordKey scopes key to the method and path of the request. A key too
-// long for the index is replaced by its hash (the scope stays readable).
+// long for the index, or one that is not text every engine stores (invalid
+// UTF-8, NUL), is replaced by its hash (the scope stays readable).
 func recordKey(method, path, key string) string {
 	k := method + " " + path + "\x00" + key
-	if len(k) <= maxRecordKey {
+	if len(k) <= maxRecordKey && checkText("key", key) == nil {
 		return k
 	}
 	return method + " " + path + "\x00#" + cas.Sum([]byte(key)).String()
@@ -218,6 +219,13 @@ func commit[T any](ctx context.Context, s *Service, op *writeOp[T]) (Answer, err
 				return Answer{}, err
 			}
 		default:
+			if key != "" {
+				// A concurrent request with the same key may have made this
+				// one fail (it took the name first): it gets that answer.
+				if rec, rerr := s.idx.Idempotency(ctx, key); rerr == nil {
+					return replay(rec, fp)
+				}
+			}
 			return Answer{}, err
 		}
 	}

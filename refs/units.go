@@ -33,6 +33,9 @@ type UnitChange struct {
 // CreateUnit stores the OLX, then creates the unit at version 1 (or its
 // draft).
 func (s *Service) CreateUnit(ctx context.Context, u NewUnit, req Request[index.Unit]) (Answer, error) {
+	if err := checkText("name", u.Name); err != nil {
+		return Answer{}, err
+	}
 	op := &writeOp[index.Unit]{req: req, body: bodyHash(req.Body)}
 	if ans, ok, err := replayed(ctx, s.idx, op); ok || err != nil {
 		return ans, err
@@ -73,6 +76,9 @@ func (s *Service) PutUnitDraft(ctx context.Context, id uuid.UUID, c UnitChange) 
 }
 
 func (s *Service) commitUnit(ctx context.Context, id uuid.UUID, c UnitChange, draft bool, req Request[index.Unit]) (Answer, error) {
+	if err := checkTexts("name", c.Name); err != nil {
+		return Answer{}, err
+	}
 	op := &writeOp[index.Unit]{req: req, body: bodyHash(req.Body)}
 	if ans, ok, err := replayed(ctx, s.idx, op); ok || err != nil {
 		return ans, err
