@@ -48,6 +48,10 @@ func Run(t *testing.T, open func(t *testing.T, opt index.Options) index.Store) {
 		t.Run(g.name, func(t *testing.T) {
 			for _, tc := range g.tests {
 				t.Run(tc.name, func(t *testing.T) {
+					// Subtests run in parallel (up to go test -parallel):
+					// each has a store of its own, and opening one may be
+					// slow (PostgreSQL creates a database).
+					t.Parallel()
 					tc.run(newEnv(t, open))
 				})
 			}
