@@ -23,11 +23,10 @@ import (
 // fake is an httptest server whose handler the test writes, with a client
 // whose waits are recorded instead of slept.
 type fake struct {
-	srv    *httptest.Server
-	c      *Client
-	mu     sync.Mutex
-	waits  []time.Duration
-	closed bool
+	srv   *httptest.Server
+	c     *Client
+	mu    sync.Mutex
+	waits []time.Duration
 }
 
 func newFake(t *testing.T, opt Options, h http.HandlerFunc) *fake {

@@ -18,13 +18,12 @@ const DefaultLogInterval = 10 * time.Second
 // counters are the running totals of an import or an export; progress and
 // the summary read them.
 type counters struct {
-	filesTotal, bytesTotal     atomic.Int64
-	filesDone, bytesDone       atomic.Int64 // hashed (import) or written (export)
-	blobsUploaded              atomic.Int64
-	bytesUploaded              atomic.Int64
-	created, versions, same    atomic.Int64
-	failed                     atomic.Int64
-	unitsCommitted, assetsDone atomic.Int64
+	filesTotal, bytesTotal  atomic.Int64
+	filesDone, bytesDone    atomic.Int64 // hashed (import) or written (export)
+	blobsUploaded           atomic.Int64
+	bytesUploaded           atomic.Int64
+	created, versions, same atomic.Int64
+	failed                  atomic.Int64
 }
 
 // progress shows counters while work runs: a bar on a terminal, a line

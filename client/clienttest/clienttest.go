@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blockstore/blockstore/cas"
@@ -74,7 +75,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	collector := gc.New(idx, blobs, gc.Options{TempDir: tb.TempDir()})
 	s := &Server{Index: idx, Blobs: blobs, Refs: svc, GC: collector}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector())
+	reg.MustRegister(collectors.NewGoCollector())
 	api := httpapi.New(svc, httpapi.Options{
 		GC:    collector,
 		Extra: []httpapi.Route{{Method: http.MethodGet, Pattern: "/metrics", Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}},
