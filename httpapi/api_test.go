@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/cas/dirstore"
 	"github.com/blockstore/blockstore/index"
 )
 
@@ -443,5 +447,58 @@ func TestLeaseRenewal(t *testing.T) {
 	e.call(t, "GET", "/api/v1/blobs/"+h.String(), nil).want(t, http.StatusOK, nil)
 	if t1 := leased(); !t1.Equal(t0) {
 		t.Fatalf("GET renewed the lease: %v → %v", t0, t1)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestCorruptBlobIsNotServedWhole(t *testing.T) {
+	var logs syncBuffer
+	e := newEnv(t, envOptions{api: Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}})
+	data := bytes.Repeat([]byte("corrupt me "), 1<<20) // over the size cas verifies at open
+	h := cas.Sum(data)
+	e.call(t, "PUT", "/api/v1/blobs/"+h.String(), data).want(t, http.StatusCreated, nil)
+	path := e.blobs.Backend().(*dirstore.Store).Path(h)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("X"), int64(len(data)-1))
+	f.Close()
+
+	resp, err := testClient.Get(e.URL + "/api/v1/blobs/" + h.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil && n == int64(len(data)) {
+		t.Fatal("a corrupt blob was served whole")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "serving stored bytes failed") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "hash mismatch") {
+		t.Fatalf("the corruption was not logged: %s", logs.String())
 	}
 }

@@ -19,16 +19,38 @@ type content struct {
 
 // serveContent serves c with Range (206, 416), ETag and If-None-Match (304)
 // through http.ServeContent, whose own error answers (416, 500) are turned
-// into the API's JSON errors.
+// into the API's JSON errors. Stored bytes are whatever clients uploaded:
+// they are never sniffed and, should a browser reach them, never run.
 func (a *api) serveContent(w http.ResponseWriter, r *http.Request, c content) {
 	h := w.Header()
 	h.Set("ETag", etag(c.hash))
 	h.Set("Content-Type", c.mediaType)
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox")
 	if c.cacheControl != "" {
 		h.Set("Cache-Control", c.cacheControl)
 	}
-	http.ServeContent(&jsonErrors{ResponseWriter: w, r: r}, r, "", time.Time{}, c.body)
+	body := &watchedReader{ReadSeeker: c.body}
+	http.ServeContent(&jsonErrors{ResponseWriter: w, r: r}, r, "", time.Time{}, body)
+	// Headers are gone by the time a read fails (a large blob is verified
+	// as it streams): the client sees a short body; the operator sees this.
+	if body.err != nil && r.Context().Err() == nil {
+		a.log.Error("serving stored bytes failed", "path", r.URL.Path, "hash", c.hash.String(), "error", body.err.Error())
+	}
+}
+
+// watchedReader remembers the first read error other than io.EOF.
+type watchedReader struct {
+	io.ReadSeeker
+	err error
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	n, err := w.ReadSeeker.Read(p)
+	if err != nil && err != io.EOF && w.err == nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // jsonErrors passes a response through, except that an error status
@@ -57,6 +79,7 @@ func (j *jsonErrors) WriteHeader(code int) {
 	}
 	h := j.ResponseWriter.Header()
 	h.Del("X-Content-Type-Options")
+	h.Del("Content-Security-Policy")
 	writeAPIError(j.ResponseWriter, j.r, errorForStatus(code, msg))
 }
 
