@@ -432,3 +432,81 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	})
 }
+
+// TestRegistryOutsideWriterTurn checks that blob registrations do not wait
+// for the writer (an Update's closure may register a blob), while
+// ClaimBlobs waits for the commit under way and then sees its reference.
+func TestRegistryOutsideWriterTurn(t *testing.T) {
+	s := openTest(t, Options{InMemory: true})
+	f := newFixture(t, s)
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	h := cas.Sum([]byte("registered inside an update"))
+
+	inside := make(chan struct{})
+	release := make(chan struct{})
+	claimed := make(chan []index.Blob, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(tx index.Tx) error {
+			if _, err := s.BeginBlob(ctx, h); err != nil {
+				return err
+			}
+			if err := s.FinishBlob(ctx, h, 10); err != nil {
+				return err
+			}
+			close(inside)
+			<-release
+			_, err := tx.CreateUnit(index.NewUnit{Collection: f.coll, Hash: h})
+			return err
+		})
+	}()
+	select {
+	case <-inside:
+	case err := <-done:
+		t.Fatalf("Update: %v", err)
+	case <-ctx.Done():
+		t.Fatal("BeginBlob inside an Update did not return")
+	}
+	go func() {
+		// The lease cutoff is in the future: only a reference keeps h.
+		c, err := s.ClaimBlobs(ctx, []cas.Hash{h}, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Errorf("ClaimBlobs: %v", err)
+		}
+		claimed <- c
+	}()
+	select {
+	case c := <-claimed:
+		t.Fatalf("ClaimBlobs returned %v while a commit naming the blob was under way", c)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c := <-claimed; len(c) != 0 {
+		t.Fatalf("ClaimBlobs claimed %v, a blob a committed version names", c)
+	}
+	if b, err := s.Blob(ctx, h); err != nil || b.State != index.BlobLive {
+		t.Fatalf("Blob = %+v, %v; want live", b, err)
+	}
+}
+
+// TestReadOnlyUpdateIsDurable checks that an Update that writes nothing
+// still returns only once every commit before it is synced.
+func TestReadOnlyUpdateIsDurable(t *testing.T) {
+	s := openTest(t, Options{})
+	f := newFixture(t, s)
+	f.unit("u")
+	s.applied.Add(1) // as if a commit were applied and its sync under way
+	if err := s.Update(f.ctx, func(tx index.Tx) error {
+		_, err := tx.Collection(f.ctx, f.coll, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s.durable.Load() < s.applied.Load() {
+		t.Fatalf("durable %d < applied %d after a read-only Update", s.durable.Load(), s.applied.Load())
+	}
+}
