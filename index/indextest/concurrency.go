@@ -214,36 +214,41 @@ func testConcurrentCommitsAndClaims(e *env) {
 			failure = err
 		}
 	}
-	e.parallel(writers+1, func(w int) {
-		if w == writers {
-			// The sweep: claims each hash alone, from the end, then in batches.
-			for i := n - 1; i >= 0; i-- {
-				bs, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{hs[i]}, cutoff)
+	// Each round, the writers name a hash each while the sweep claims the
+	// same hashes, all started together.
+	for round := 0; round < n/writers; round++ {
+		batch := hs[round*writers : (round+1)*writers]
+		e.parallel(writers+1, func(w int) {
+			if w == writers {
+				bs, err := e.s.ClaimBlobs(e.ctx, batch, cutoff)
 				if err != nil {
 					fail(fmt.Errorf("ClaimBlobs: %w", err))
 					return
 				}
+				mu.Lock()
 				for _, b := range bs {
 					claimed = append(claimed, b.Hash)
 				}
+				mu.Unlock()
+				return
 			}
-			return
-		}
-		for i := w; i < n; i += writers {
+			if round%2 == 1 {
+				// Let the sweep start first now and then.
+				time.Sleep(time.Duration(w*200) * time.Microsecond)
+			}
 			err := e.s.Update(e.ctx, func(tx index.Tx) error {
-				_, _, err := tx.CommitUnit(units[w], index.UnitChange{Hash: hs[i]}, false)
+				_, _, err := tx.CommitUnit(units[w], index.UnitChange{Hash: batch[w]}, false)
 				return err
 			})
 			switch {
 			case err == nil:
-				committed[w] = append(committed[w], hs[i])
+				committed[w] = append(committed[w], batch[w])
 			case errors.Is(err, index.ErrBlobMissing):
 			default:
 				fail(fmt.Errorf("CommitUnit: %w", err))
-				return
 			}
-		}
-	})
+		})
+	}
 	if failure != nil {
 		e.t.Fatal(failure)
 	}
