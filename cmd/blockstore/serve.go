@@ -13,6 +13,21 @@ import (
 	"github.com/blockstore/blockstore/internal/app"
 )
 
+// exposureWarnings says what is risky about where and how the server listens.
+func exposureWarnings(addr net.Addr, tokens, tls bool) []string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return nil
+	}
+	switch {
+	case !tokens:
+		return []string{"listening beyond loopback without --auth-token: anyone who reaches " + addr.String() + " can read, write and delete"}
+	case !tls:
+		return []string{"listening beyond loopback with tokens but without --tls-cert: tokens and content cross the network in clear text"}
+	}
+	return nil
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "serve [flags]")
 	sf := addStoreFlags(fs)
@@ -21,6 +36,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cacheBytes := fs.Int64("cache-bytes", 0, "memory for the cache of small blobs such as OLX, in bytes (0: 64 MiB; negative: off)")
 	gcInterval := fs.Duration("gc-interval", 0, "run a garbage collection sweep this often (0: never; e.g. 24h)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
+	authToken := fs.Secret("auth-token", "require 'Authorization: Bearer TOKEN' on every route but /healthz, /readyz and /metrics")
+	readToken := fs.Secret("read-token", "a read-only token: GET and HEAD, POST /api/v1/resolve and /api/v1/blobs/missing")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM), with --tls-key")
+	tlsKey := fs.String("tls-key", "", "the certificate's private key (PEM)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parse(fs, args, stderr); err != nil {
@@ -37,6 +56,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.MaxUploadBytes = *maxUpload
 	cfg.CacheBytes = *cacheBytes
 	cfg.Logger = log
+	cfg.Tokens = app.Tokens{Write: *authToken, Read: *readToken}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usageError{fmt.Errorf("--tls-cert and --tls-key go together")}
+	}
+	if *readToken != "" && *authToken == "" {
+		return usageError{fmt.Errorf("--read-token needs --auth-token: without it every client could write")}
+	}
 
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
@@ -50,8 +76,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv := httpapi.NewServer(*addr, a.Handler(), httpapi.ServerOptions{Logger: log})
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", "addr", "http://"+ln.Addr().String(), "deployment", cfg.Describe(), "version", version)
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+		go func() { served <- srv.ServeTLS(ln, *tlsCert, *tlsKey) }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
+	log.Info("listening", "addr", scheme+"://"+ln.Addr().String(), "deployment", cfg.Describe(), "version", version)
+	for _, w := range exposureWarnings(ln.Addr(), cfg.Tokens.Enabled(), *tlsCert != "") {
+		log.Warn(w)
+	}
 
 	if *gcInterval > 0 {
 		go a.GC.Schedule(ctx, *gcInterval)

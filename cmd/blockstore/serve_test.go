@@ -59,7 +59,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(http://127\.0\.0\.1:\d+)`)
+var listening = regexp.MustCompile(`msg=listening addr=(https?://127\.0\.0\.1:\d+)`)
 
 // startServer runs `blockstore serve` on a free loopback port with args and
 // waits until it listens.

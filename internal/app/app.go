@@ -54,6 +54,10 @@ type Config struct {
 	// GCRetention and GCGrace are the sweep defaults (0: 720h and 24h).
 	GCRetention, GCGrace time.Duration
 
+	// Tokens, when set, are required on every route but /healthz, /readyz
+	// and /metrics.
+	Tokens Tokens
+
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil keeps them in a private registry.
@@ -169,6 +173,10 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 // Handler returns the HTTP API with /metrics, the OpenAPI document and
 // request logging.
 func (a *App) Handler() http.Handler {
+	return requireTokens(a.apiHandler(), a.Config.Tokens)
+}
+
+func (a *App) apiHandler() http.Handler {
 	return httpapi.New(a.Refs, httpapi.Options{
 		MaxUploadBytes: a.Config.MaxUploadBytes,
 		Logger:         a.Logger,
