@@ -49,11 +49,11 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	  done; \
 	done
 
-bench: minio ## Go micro-benchmarks of every package (end-to-end table: see bench/)
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+bench: minio ## end-to-end benchmarks at the issues' sizes (several minutes): one table beside the machine's limits and MinIO, also in bench/results/latest.md
+	$(GO) run ./bench/cmd/blockstore-bench -scale default -out bench/results/latest.md
 
-bench-quick: minio ## a quick pass over the micro-benchmarks
-	$(GO) test -run '^$$' -bench . -benchtime 1x -short ./...
+bench-quick: minio ## the same table at small sizes, in under two minutes (bench/results/quick.md)
+	$(GO) run ./bench/cmd/blockstore-bench -scale quick -out bench/results/quick.md
 
 minio: $(MINIO) ## build the MinIO server the S3 tests run (once, ~4 minutes)
 

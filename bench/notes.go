@@ -1,0 +1,26 @@
+package bench
+
+import "slices"
+
+// targetNotes adds what the reader needs to read the table: what MinIO
+// alone did in each section, and the issues' targets.
+func (h *harness) targetNotes() {
+	ran := func(s string) bool { return len(h.opt.Only) == 0 || slices.Contains(h.opt.Only, s) }
+	r := h.rep
+	r.Notes = append(r.Notes, "Client and servers share the machine's cores over loopback; servers run as `blockstore serve` with default flags (request logs at info, drained by the harness), each run on fresh stores (new data directory; new database and bucket).")
+	if ran("transfer") {
+		r.Notes = append(r.Notes, "transfer: Blockstore is POST /api/v1/assets streaming the bytes (the server hashes them) and GET /api/v1/blobs/{hash}; MinIO alone is minio-go PutObject/GetObject with its defaults (objects over 16 MiB go multipart, 16 MiB parts, 4 at once) against the same MinIO server that holds the PG+MinIO blobs. Targets (issue 4): uploads of 256 MiB ≥ 900 MB/s; of 1 MiB ≥ 250 MB/s with 1 client and ≥ 500 MB/s with 8; downloads from the page cache ≥ 2 GB/s (256 MiB) and ≥ 1.2 GB/s (1 MiB).")
+	}
+	if ran("units") {
+		r.Notes = append(r.Notes, "units: MinIO alone stores the same OLX bytes as objects (no links, no index, no fsync of an index) and reads them one GET each; its /resolve figure is one GET per unit from 16 clients, which is what loading a course costs without /resolve. The units' limit is the rate of single 4 KiB write+fsync operations; several clients let commits share an fsync.")
+	}
+	if ran("import") {
+		r.Notes = append(r.Notes, "import: the real `blockstore import --json` command against the server; the re-import must upload 0 bytes. Target (issue 7): re-import ≤ 1.25 × local read+hash with the same number of workers.")
+	}
+	if ran("gc") {
+		r.Notes = append(r.Notes, "gc: the world is written straight into the stores without fsync: blobs in a directory, registry rows, unit versions created two months ago; the garbage is half versions past retention (720h) with their blobs, a quarter registered blobs nothing names, a quarter stray files with no registry row, fresh for every sweep. The figure is the wall time of `blockstore gc --grace 0s --json` (a new process, opening the stores) and its peak RSS (getrusage). On PostgreSQL the database server's own memory is not counted. Target (issue 6): 1,000,000 blobs in < 60 s and < 256 MiB embedded.")
+	}
+	if ran("stream") {
+		r.Notes = append(r.Notes, "memory: a fresh server's VmHWM (/proc/PID/status) after one client streamed the asset (POST /api/v1/assets). Target (issue 4): flat, under 100 MiB.")
+	}
+}

@@ -1,0 +1,288 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/blockstore/blockstore/client"
+)
+
+// unitStore is a target seen as a store of small OLX documents: Blockstore
+// units (with links, read by uuid, resolved many at once) or MinIO objects
+// (the same bytes, read one GET each).
+type unitStore interface {
+	// create stores unit i with its OLX and returns what getOLX takes.
+	create(ctx context.Context, i int, olx string) (string, error)
+	// readOLX copies the OLX of what create returned to w (through buf).
+	readOLX(ctx context.Context, id string, w io.Writer, buf []byte) (int64, error)
+	// loadMany fetches the given units with their OLX, the way a course is
+	// loaded: one POST /resolve, or one GET per object from many clients.
+	loadMany(ctx context.Context, ids []string) error
+	Close() error
+}
+
+// unitLinks is how many links each unit has: three assets and two units.
+const unitLinks = 5
+
+type blockstoreUnits struct {
+	d       *deployment
+	coll    uuid.UUID
+	assets  []uuid.UUID
+	leaves  []uuid.UUID
+	olxSize int
+}
+
+func (h *harness) openUnits(ctx context.Context, t Target, run int) (unitStore, error) {
+	if t == MinIO {
+		bucket, err := h.minio.newBucket(ctx, "bench-units")
+		if err != nil {
+			return nil, err
+		}
+		return &minioUnits{m: h.minio, bucket: bucket, clients: h.sz.ReadClients, olxSize: h.sz.UnitBytes}, nil
+	}
+	d, err := h.deploy(ctx, t, "units")
+	if err != nil {
+		return nil, err
+	}
+	b := &blockstoreUnits{d: d, olxSize: h.sz.UnitBytes}
+	if err := b.setup(ctx, seedOf("unit-targets", run, t, 0)); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// setup creates the collection and the link targets: 8 small assets and 8
+// units without links.
+func (b *blockstoreUnits) setup(ctx context.Context, seed uint64) error {
+	c := b.d.srv.Client
+	coll, err := c.CreateCollection(ctx, client.NewCollection{Name: "bench units"})
+	if err != nil {
+		return fmt.Errorf("bench: create collection: %w", err)
+	}
+	b.coll = coll.UUID
+	for i := range 8 {
+		a, err := c.CreateAsset(ctx, client.NewAsset{Collection: b.coll, Name: fmt.Sprintf("static/figure-%d.png", i), MediaType: "image/png"},
+			client.Content{Body: newContent(seed+uint64(i), 2*kib).body()})
+		if err != nil {
+			return fmt.Errorf("bench: create link target asset: %w", err)
+		}
+		b.assets = append(b.assets, a.UUID)
+		u, err := c.CreateUnit(ctx, client.NewUnit{Collection: b.coll, Name: fmt.Sprintf("html/leaf-%d.xml", i), OLX: olx(seed, -1-i, b.olxSize)})
+		if err != nil {
+			return fmt.Errorf("bench: create link target unit: %w", err)
+		}
+		b.leaves = append(b.leaves, u.UUID)
+	}
+	return nil
+}
+
+func (b *blockstoreUnits) create(ctx context.Context, i int, doc string) (string, error) {
+	links := []client.Link{
+		{Target: b.assets[i%8], Kind: client.KindAsset},
+		{Target: b.assets[(i+3)%8], Kind: client.KindAsset},
+		{Target: b.assets[(i+5)%8], Kind: client.KindAsset},
+		{Target: b.leaves[i%8], Kind: client.KindUnit},
+		{Target: b.leaves[(i+1)%8], Kind: client.KindUnit},
+	}
+	u, err := b.d.srv.Client.CreateUnit(ctx, client.NewUnit{Collection: b.coll, Name: fmt.Sprintf("vertical/%06d.xml", i), OLX: doc, Links: links})
+	if err != nil {
+		return "", fmt.Errorf("bench: create unit %d: %w", i, err)
+	}
+	if len(u.Links) != unitLinks {
+		return "", fmt.Errorf("bench: unit %d has %d links, want %d", i, len(u.Links), unitLinks)
+	}
+	return u.UUID.String(), nil
+}
+
+func (b *blockstoreUnits) readOLX(ctx context.Context, id string, w io.Writer, buf []byte) (int64, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return 0, err
+	}
+	d, err := b.d.srv.Client.UnitOLX(ctx, u, client.Latest, client.GetOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("bench: GET OLX of %s: %w", id, err)
+	}
+	defer d.Close()
+	return io.CopyBuffer(w, d.Body, buf)
+}
+
+func (b *blockstoreUnits) loadMany(ctx context.Context, ids []string) error {
+	res, err := b.d.srv.Client.Resolve(ctx, ids, true)
+	if err != nil {
+		return fmt.Errorf("bench: resolve %d units: %w", len(ids), err)
+	}
+	if len(res.Items) != len(ids) || len(res.Missing) != 0 {
+		return fmt.Errorf("bench: resolve of %d units gave %d items, %d missing", len(ids), len(res.Items), len(res.Missing))
+	}
+	for _, it := range res.Items {
+		if it.OLX == nil || len(*it.OLX) != b.olxSize {
+			return fmt.Errorf("bench: resolve item %s came without its %d bytes of OLX", it.Ref, b.olxSize)
+		}
+	}
+	return nil
+}
+
+func (b *blockstoreUnits) Close() error { return b.d.Close() }
+
+type minioUnits struct {
+	m       *minioServer
+	bucket  string
+	clients int
+	olxSize int
+}
+
+func (o *minioUnits) create(ctx context.Context, i int, doc string) (string, error) {
+	key := fmt.Sprintf("vertical/%06d.xml", i)
+	_, err := o.m.Client.PutObject(ctx, o.bucket, key, strings.NewReader(doc), int64(len(doc)), minio.PutObjectOptions{ContentType: "application/xml"})
+	if err != nil {
+		return "", fmt.Errorf("bench: MinIO PutObject %s: %w", key, err)
+	}
+	return key, nil
+}
+
+func (o *minioUnits) readOLX(ctx context.Context, key string, w io.Writer, buf []byte) (int64, error) {
+	obj, err := o.m.Client.GetObject(ctx, o.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("bench: MinIO GetObject %s: %w", key, err)
+	}
+	defer obj.Close()
+	n, err := io.CopyBuffer(w, obj, buf)
+	if err != nil {
+		return n, fmt.Errorf("bench: MinIO GetObject %s: %w", key, err)
+	}
+	return n, nil
+}
+
+func (o *minioUnits) loadMany(ctx context.Context, keys []string) error {
+	return parallel(ctx, len(keys), o.clients, func(ctx context.Context, i int, buf []byte) error {
+		n, err := o.readOLX(ctx, keys[i], discard{}, buf)
+		if err == nil && n != int64(o.olxSize) {
+			err = fmt.Errorf("bench: MinIO GET %s gave %d bytes of %d", keys[i], n, o.olxSize)
+		}
+		return err
+	})
+}
+
+func (o *minioUnits) Close() error { return o.m.removeBucket(context.Background(), o.bucket) }
+
+// unitsSection: units of OLX with links created by several clients, their
+// OLX read by many, and resolves of many at once; on MinIO alone the same
+// bytes as objects, read one GET each.
+func (h *harness) unitsSection(ctx context.Context) {
+	sz := h.sz
+	const gw, gr = "units: ingest", "units: reads"
+	create := fmt.Sprintf("%s units of %s OLX with %d links, %d clients", count(sz.Units), binaryUnits(int64(sz.UnitBytes)), unitLinks, sz.UnitClients)
+	get := fmt.Sprintf("GET /units/{uuid}/olx, %d clients", sz.ReadClients)
+	refs := min(sz.ResolveRefs, sz.Units)
+	resolve := fmt.Sprintf("POST /resolve of %s units with OLX", count(refs))
+	h.rep.row(gw, create, "units/s")
+	for _, r := range []struct{ n, u string }{{get, "req/s"}, {get + ", p50", "ms"}, {get + ", p99", "ms"}, {resolve + ", p50", "ms"}, {resolve + ", p99", "ms"}} {
+		h.rep.row(gr, r.n, r.u)
+	}
+	limFsync, limReq, limP50, limP99 := newSeries(sz.Runs), newSeries(sz.Runs), newSeries(sz.Runs), newSeries(sz.Runs)
+	for run := range sz.Runs {
+		f, err := fsyncRate(h.root, sz.FsyncOps)
+		if err != nil {
+			h.fail("units", Embedded, run, err)
+			continue
+		}
+		bare, err := bareHTTP(ctx, sz.BareRequests, sz.ReadClients)
+		if err != nil {
+			h.fail("units", Embedded, run, err)
+			continue
+		}
+		limFsync[run], limReq[run], limP50[run], limP99[run] = f, bare.perSecond, ms(bare.p50), ms(bare.p99)
+		for _, t := range rotate([]Target{Embedded, Postgres, MinIO}, run) {
+			if err := h.unitsRun(ctx, run, t, create, get, resolve); err != nil {
+				h.fail("units", t, run, err)
+			}
+		}
+	}
+	h.rep.limit(gw, create, "units/s", "4 KiB write+fsync, 1 writer", limFsync)
+	h.rep.limit(gr, get, "req/s", "bare Go HTTP", limReq)
+	h.rep.limit(gr, get+", p50", "ms", "bare Go HTTP", limP50)
+	h.rep.limit(gr, get+", p99", "ms", "bare Go HTTP", limP99)
+}
+
+func (h *harness) unitsRun(ctx context.Context, run int, t Target, create, get, resolve string) error {
+	const gw, gr = "units: ingest", "units: reads"
+	sz := h.sz
+	us, err := h.openUnits(ctx, t, run)
+	if err != nil {
+		return err
+	}
+	defer us.Close()
+
+	seed := seedOf("units", run, t, 0)
+	docs := make([]string, sz.Units)
+	for i := range docs {
+		docs[i] = olx(seed, i, sz.UnitBytes)
+	}
+	ids := make([]string, sz.Units)
+	start := time.Now()
+	err = parallel(ctx, sz.Units, sz.UnitClients, func(ctx context.Context, i int, _ []byte) error {
+		var err error
+		ids[i], err = us.create(ctx, i, docs[i])
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	v := rate(float64(sz.Units), time.Since(start))
+	h.rep.set(gw, create, "units/s", t, run, v)
+	h.logf("units run %d, %s: %s: %.0f units/s", run+1, t, create, v)
+
+	// Warm up (caches, connections), checking every document once.
+	err = parallel(ctx, sz.Units, sz.ReadClients, func(ctx context.Context, i int, buf []byte) error {
+		var w bytes.Buffer
+		n, err := us.readOLX(ctx, ids[i], &w, buf)
+		if err == nil && (n != int64(sz.UnitBytes) || w.String() != docs[i]) {
+			err = fmt.Errorf("bench: OLX of unit %d came back different (%d bytes)", i, n)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	st, err := loadRequests(ctx, sz.OLXRequests, sz.ReadClients, func(ctx context.Context, i int) error {
+		buf := make([]byte, 8*kib)
+		n, err := us.readOLX(ctx, ids[(i*7919)%sz.Units], discard{}, buf)
+		if err == nil && n != int64(sz.UnitBytes) {
+			err = fmt.Errorf("bench: OLX GET gave %d bytes of %d", n, sz.UnitBytes)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.rep.set(gr, get, "req/s", t, run, st.perSecond)
+	h.rep.set(gr, get+", p50", "ms", t, run, ms(st.p50))
+	h.rep.set(gr, get+", p99", "ms", t, run, ms(st.p99))
+	h.logf("units run %d, %s: %s: %.0f req/s, p50 %s, p99 %s", run+1, t, get, st.perSecond, st.p50, st.p99)
+
+	refs := ids[:min(sz.ResolveRefs, sz.Units)]
+	if err := us.loadMany(ctx, refs); err != nil { // warm-up
+		return err
+	}
+	lat := make(Latencies, 0, sz.ResolveRequests)
+	for range sz.ResolveRequests {
+		start := time.Now()
+		if err := us.loadMany(ctx, refs); err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(start))
+	}
+	h.rep.set(gr, resolve+", p50", "ms", t, run, ms(lat.Quantile(0.5)))
+	h.rep.set(gr, resolve+", p99", "ms", t, run, ms(lat.Quantile(0.99)))
+	h.logf("units run %d, %s: %s: p50 %s, p99 %s", run+1, t, resolve, lat.Quantile(0.5), lat.Quantile(0.99))
+	return nil
+}
