@@ -48,7 +48,7 @@ type stressStats struct {
 // and byte-identical.
 func TestStressWritersAndSweeps(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, w *world) {
-		ctx, cancel := context.WithTimeout(w.ctx, stressDuration())
+		ctx, cancel := context.WithCancel(w.ctx)
 		defer cancel()
 		var st stressStats
 		var mu sync.Mutex
@@ -82,6 +82,21 @@ func TestStressWritersAndSweeps(t *testing.T) {
 				}
 				st.sweeps.Add(1)
 				st.blobsDeleted.Add(rep.BlobsDeleted)
+			}
+		})
+
+		// Stop after the duration, once enough has happened for the run to
+		// mean something even on a loaded machine; never after a minute.
+		wg.Go(func() {
+			start := time.Now()
+			for ctx.Err() == nil {
+				elapsed := time.Since(start)
+				enough := st.sweeps.Load() >= 3 && st.commits.Load() >= 20
+				if elapsed >= time.Minute || (elapsed >= stressDuration() && enough) {
+					cancel()
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 		})
 

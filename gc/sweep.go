@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +17,13 @@ import (
 
 // progressEvery is how often a running sweep stores its report.
 const progressEvery = time.Second
+
+// A batch of blobs is deleted by up to deleteWorkers concurrent DeleteMany
+// calls of at least minDeleteChunk blobs each.
+const (
+	deleteWorkers  = 4
+	minDeleteChunk = 64
+)
 
 // sweep is one run: its parameters, its report, and its plan's files.
 type sweep struct {
@@ -383,7 +391,24 @@ func (s *sweep) runResume(ctx context.Context) (int64, int64, error) {
 // this order, so that a row in BlobDeleting stands for bytes that may still
 // exist until they are certainly gone.
 func (s *sweep) deleteAndForget(ctx context.Context, hs []cas.Hash) error {
-	if err := s.c.blobs.DeleteMany(ctx, hs); err != nil {
+	// Deletions are independent: a few calls at once hide the latency of
+	// each (a file system's unlink, an S3 round trip).
+	chunk := max(minDeleteChunk, (len(hs)+deleteWorkers-1)/deleteWorkers)
+	var wg sync.WaitGroup
+	errs := make([]error, 0, deleteWorkers)
+	var mu sync.Mutex
+	for from := 0; from < len(hs); from += chunk {
+		part := hs[from:min(from+chunk, len(hs))]
+		wg.Go(func() {
+			if err := s.c.blobs.DeleteMany(ctx, part); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("delete %d blobs from the blob store: %w", len(hs), err)
 	}
 	if err := s.c.idx.ForgetBlobs(ctx, hs); err != nil {
