@@ -82,12 +82,8 @@ func translate(err error) error {
 	var ce *pgconn.ConnectError
 	var ne net.Error
 	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err) {
-		return &dbError{sentinel: index.ErrUnavailable, err: err}
-	}
-	if s := err.Error(); strings.Contains(s, "conn closed") || strings.Contains(s, "closed pool") {
-		// pgx reports a connection it closed after a failure, and a pool
-		// closed under a running call, with plain errors.
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) {
 		return &dbError{sentinel: index.ErrUnavailable, err: err}
 	}
 	return err

@@ -34,7 +34,7 @@ func (s *Store) ExpiredVersions(ctx context.Context, now time.Time, retention ti
 			k    index.VersionKey
 			kind int16
 		)
-		if err := rows.Scan(&kind, &k.ID, &k.Version); err != nil {
+		if err := rows.Scan(&kind, bin(&k.ID), &k.Version); err != nil {
 			return err
 		}
 		k.Kind = index.Kind(kind)
@@ -80,7 +80,7 @@ RETURNING e.kind, v.entity, v.version, v.link_set`, now.Add(-retention), ids, ve
 					kind int16
 					set  []byte
 				)
-				if err := rows.Scan(&kind, &k.ID, &k.Version, &set); err != nil {
+				if err := rows.Scan(&kind, bin(&k.ID), &k.Version, &set); err != nil {
 					return err
 				}
 				k.Kind = index.Kind(kind)
@@ -120,7 +120,7 @@ const orphanWhere = `e.kind = 3 AND e.ever_linked AND e.last_unlinked_at < $1
 func (s *Store) OrphanedAssets(ctx context.Context, cutoff time.Time, fn func(uuid.UUID) error) error {
 	err := s.query(ctx, func(rows pgx.Rows) error {
 		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
+		if err := rows.Scan(bin(&id)); err != nil {
 			return err
 		}
 		return fn(id)
@@ -145,7 +145,7 @@ func (s *Store) DeleteOrphans(ctx context.Context, cutoff time.Time, ids []uuid.
 		b.Queue(`DELETE FROM entities e WHERE e.id = ANY($2) AND `+orphanWhere+` RETURNING e.id`, cutoff, locks).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var id uuid.UUID
-				if err := rows.Scan(&id); err != nil {
+				if err := rows.Scan(bin(&id)); err != nil {
 					return err
 				}
 				out = append(out, id)

@@ -26,10 +26,6 @@ const (
 	// graphLockKey serializes the writers that add unit-to-unit edges, so
 	// that two of them cannot each close half of a cycle (transaction lock).
 	graphLockKey int64 = 0x626c6b7303
-	// linkSetLockKey: writers that store a version with a link set new to
-	// their entity hold it shared; the link-set cleanup holds it exclusive
-	// (transaction locks). See doc.go, "Link sets".
-	linkSetLockKey int64 = 0x626c6b7304
 )
 
 // Migrate brings the schema at url up to date: the embedded numbered

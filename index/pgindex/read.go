@@ -14,6 +14,34 @@ import (
 	"github.com/blockstore/blockstore/index"
 )
 
+// bin makes a uuid.UUID scan in binary: pgx reads it as a *[16]byte
+// directly, where a uuid.UUID (an sql.Scanner) goes through its text form.
+func bin(id *uuid.UUID) *[16]byte { return (*[16]byte)(id) }
+
+// binaryArgs rewrites the uuid arguments of b's queries as [16]byte and
+// [][16]byte, which pgx sends in binary; uuid.UUID, a driver.Valuer, would
+// be formatted as text and parsed by the server.
+func binaryArgs(qs []*pgx.QueuedQuery) {
+	for _, q := range qs {
+		binaryValues(q.Arguments)
+	}
+}
+
+func binaryValues(args []any) {
+	for i, a := range args {
+		switch v := a.(type) {
+		case uuid.UUID:
+			args[i] = [16]byte(v)
+		case []uuid.UUID:
+			out := make([][16]byte, len(v))
+			for j := range v {
+				out[j] = v[j]
+			}
+			args[i] = out
+		}
+	}
+}
+
 // runner sends a batch in one round trip: the Store over any pooled
 // connection, a tx over its own (after its pending writes).
 type runner interface {
@@ -61,11 +89,11 @@ func scanVersion(row pgx.Row, lead ...any) (*verRow, error) {
 		version, size               pgtype.Int8
 		hash                        []byte
 		media, desc, own, auth, lic pgtype.Text
-		targets                     []uuid.UUID
+		targets                     [][16]byte
 		kinds                       []int16
 		pins                        []int64
 	)
-	dest := append(lead, &r.id, &kind, &coll, &r.entityCreated, &version, &r.createdAt, &r.gc, &r.name,
+	dest := append(lead, bin(&r.id), &kind, &coll, &r.entityCreated, &version, &r.createdAt, &r.gc, &r.name,
 		&hash, &size, &r.linkSet, &media, &desc, &own, &auth, &lic, &targets, &kinds, &pins)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err

@@ -101,7 +101,17 @@ func (s *Store) run(ctx context.Context, b *pgx.Batch) error {
 	if s.closed.Load() {
 		return index.ErrClosed
 	}
-	return translate(s.pool.SendBatch(ctx, b).Close())
+	binaryArgs(b.QueuedQueries)
+	return s.closedOr(translate(s.pool.SendBatch(ctx, b).Close()))
+}
+
+// closedOr returns ErrClosed for an error that a Close during the call
+// caused (the pool refuses connections once closed), else err.
+func (s *Store) closedOr(err error) error {
+	if err != nil && s.closed.Load() {
+		return fmt.Errorf("%w (%v)", index.ErrClosed, err)
+	}
+	return err
 }
 
 // query streams the rows of one statement to fn, holding one connection
@@ -110,9 +120,10 @@ func (s *Store) query(ctx context.Context, fn func(pgx.Rows) error, sql string, 
 	if s.closed.Load() {
 		return index.ErrClosed
 	}
+	binaryValues(args)
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return translate(err)
+		return s.closedOr(translate(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -186,10 +197,7 @@ func (s *Store) update(ctx context.Context, fn func(t *tx) error) error {
 func (s *Store) updateOnce(ctx context.Context, fn func(t *tx) error) (err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		if s.closed.Load() {
-			return index.ErrClosed
-		}
-		return s.wrap("begin transaction", err)
+		return s.closedOr(s.wrap("begin transaction", err))
 	}
 	t := &tx{s: s, ctx: ctx, conn: conn}
 	defer t.end()

@@ -55,6 +55,7 @@ func (t *tx) run(ctx context.Context, b *pgx.Batch) error {
 		return nil
 	}
 	t.begun = true
+	binaryArgs(nb.QueuedQueries)
 	err := t.conn.SendBatch(ctx, nb).Close()
 	if err != nil {
 		err = translate(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/index"
@@ -58,7 +59,7 @@ func queueCurrent(b *pgx.Batch, id uuid.UUID, lockSQL string, cur *current) {
 	b.Queue(lockSQL, id).QueryRow(func(row pgx.Row) error {
 		var (
 			kind int16
-			coll *uuid.UUID
+			coll pgtype.UUID
 		)
 		err := row.Scan(&kind, &coll, &cur.latest, &cur.latestLinks, &cur.draftLinks)
 		if err == pgx.ErrNoRows {
@@ -68,8 +69,8 @@ func queueCurrent(b *pgx.Batch, id uuid.UUID, lockSQL string, cur *current) {
 			return err
 		}
 		cur.found, cur.kind = true, index.Kind(kind)
-		if coll != nil {
-			cur.collection = *coll
+		if coll.Valid {
+			cur.collection = coll.Bytes
 		}
 		return nil
 	})
@@ -138,7 +139,7 @@ func queueKinds(b *pgx.Batch, ids []uuid.UUID, lock bool, kinds map[uuid.UUID]in
 				id   uuid.UUID
 				kind int16
 			)
-			if err := rows.Scan(&id, &kind); err != nil {
+			if err := rows.Scan(bin(&id), &kind); err != nil {
 				return err
 			}
 			kinds[id] = index.Kind(kind)
@@ -182,6 +183,22 @@ func resolveLinks(in []index.Link, kinds map[uuid.UUID]index.Kind) ([]index.Link
 		out[i].Kind = kinds[out[i].Target]
 	}
 	return out, nil
+}
+
+// givenKinds returns the kinds of the targets of links when every link gives
+// one (unit or asset) and no target is given two; ok false otherwise.
+func givenKinds(links []index.Link) (kinds map[uuid.UUID]index.Kind, ok bool) {
+	kinds = make(map[uuid.UUID]index.Kind, len(links))
+	for _, l := range links {
+		if l.Kind != index.KindUnit && l.Kind != index.KindAsset {
+			return nil, false
+		}
+		if k, seen := kinds[l.Target]; seen && k != l.Kind {
+			return nil, false
+		}
+		kinds[l.Target] = l.Kind
+	}
+	return kinds, true
 }
 
 func targetsOfKind(links []index.Link, k index.Kind) []uuid.UUID {
@@ -239,9 +256,11 @@ func (t *tx) checkNewLinks(id uuid.UUID, links []index.Link) error {
 	if err := t.run(t.ctx, b); err != nil {
 		return err
 	}
-	for _, target := range ids {
-		if _, ok := locked[target]; !ok {
-			return fmt.Errorf("%w: link target %s does not exist", index.ErrInvalid, target)
+	for _, l := range links {
+		if k, ok := locked[l.Target]; !ok {
+			return fmt.Errorf("%w: link target %s does not exist", index.ErrInvalid, l.Target)
+		} else if k != l.Kind {
+			return fmt.Errorf("%w: link target %s is a %s, not a %s", index.ErrInvalid, l.Target, k, l.Kind)
 		}
 	}
 	if cycle {
@@ -284,7 +303,7 @@ func (t *tx) claimNames(coll, id uuid.UUID, names []string) error {
 			b := &pgx.Batch{}
 			b.Queue(sqlClaimName, coll, name, id)
 			b.Queue(sqlNameHolder, coll, name).QueryRow(func(row pgx.Row) error {
-				err := row.Scan(&holder)
+				err := row.Scan(bin(&holder))
 				if err == pgx.ErrNoRows {
 					return nil
 				}
@@ -553,7 +572,7 @@ func (t *tx) DeleteCollection(id uuid.UUID, recursive bool) error {
 		// then look for links from outside with a fresh snapshot.
 		b.Queue(`SELECT id FROM entities WHERE collection = $1 ORDER BY id FOR UPDATE`, id)
 		b.Queue(sqlLinkedFromOutside, id).QueryRow(func(row pgx.Row) error {
-			err := row.Scan(&linker, &target)
+			err := row.Scan(bin(&linker), bin(&target))
 			if err == pgx.ErrNoRows {
 				return nil
 			}
@@ -573,7 +592,7 @@ WHERE e.collection = $1 AND v.link_set IS NOT NULL`, id).Query(func(rows pgx.Row
 		})
 	} else {
 		b.Queue(`SELECT id FROM entities WHERE collection = $1 LIMIT 1`, id).QueryRow(func(row pgx.Row) error {
-			err := row.Scan(&member)
+			err := row.Scan(bin(&member))
 			if err == pgx.ErrNoRows {
 				return nil
 			}
@@ -695,9 +714,15 @@ func (t *tx) CommitUnit(id uuid.UUID, c index.UnitChange, draft bool) (index.Uni
 	queueCurrent(b, id, sqlLockNoKey, &cur)
 	queueBlobShare(b, c.Hash, &blob)
 	if c.Links != nil && len(*c.Links) > 0 {
-		// Kinds only: the targets are locked later if the set is new.
-		kinds = make(map[uuid.UUID]index.Kind, len(*c.Links))
-		queueKinds(b, linkTargets(*c.Links), false, kinds)
+		// When the writer gave every kind, the set's ID is known without a
+		// read; checkNewLinks verifies kinds and existence if the set is new
+		// (an unchanged set was verified when first stored). Else the kinds
+		// are read here, unlocked: the targets are locked later if need be.
+		var given bool
+		if kinds, given = givenKinds(*c.Links); !given {
+			kinds = make(map[uuid.UUID]index.Kind, len(*c.Links))
+			queueKinds(b, linkTargets(*c.Links), false, kinds)
+		}
 	}
 	if err := t.run(t.ctx, b); err != nil {
 		return index.Unit{}, false, fmt.Errorf("pgindex: commit unit %s: %w", id, err)
@@ -939,7 +964,7 @@ func (t *tx) deleteEntity(id uuid.UUID) error {
 	b := &pgx.Batch{}
 	queueCurrent(b, id, sqlLockDelete, &cur)
 	b.Queue(sqlLinker, id).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&linker)
+		err := row.Scan(bin(&linker))
 		if err == pgx.ErrNoRows {
 			return nil
 		}
