@@ -8,7 +8,7 @@
 // Pebble has no transactions. Update runs one writer at a time (a token
 // channel, so that waiting honours the context) on an indexed batch: the
 // closure's reads see its own writes over the committed state, and an
-// error discards the batch. The batch is applied with ApplyNoSyncWait while
+// error discards the batch. The batch is applied with DB.ApplyNoSyncWait while
 // the writer holds the token, so the next writer reads it at once, and its
 // WAL sync is awaited (Batch.SyncWait) after the token is released: the
 // syncs of concurrent writers are grouped by Pebble's WAL syncer, and Update
@@ -24,8 +24,10 @@
 // waits for the writer.
 //
 // Reads outside Update run on a snapshot each, so a page of a list, a unit
-// with its link set, or a stream is read from one state. Streams walk an
-// iterator and never gather the index in memory.
+// with its link set, or a stream is read from one state. Like Pebble's own
+// Apply, a read may see a commit whose WAL sync is still under way; the
+// commit's Update has not returned yet. Streams walk an iterator and never
+// gather the index in memory.
 //
 // # Glossary
 //

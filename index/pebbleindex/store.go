@@ -10,9 +10,17 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/blockstore/blockstore/index"
+)
+
+// Pebble sizes: memory outside the Go heap (Pebble allocates memtables and
+// cache blocks manually).
+const (
+	memTableSize = 32 << 20
+	cacheSize    = 64 << 20
 )
 
 // Options configure Open.
@@ -59,7 +67,15 @@ func Open(dir string, opt Options) (*Store, error) {
 	po := &pebble.Options{
 		Logger:             quietLogger{},
 		FormatMajorVersion: pebble.FormatNewest,
+		// Every commit rewrites a few hot keys (entity records, link-set
+		// counts) and reads keys written long ago (link targets, blob
+		// rows), so every flushed table overlaps every read: bloom filters
+		// let a point read skip the tables without its key, and larger
+		// memtables and cache keep the tables few and their blocks warm.
+		MemTableSize: memTableSize,
+		CacheSize:    cacheSize,
 	}
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10) // later levels inherit it
 	if opt.fs != nil {
 		po.FS = opt.fs
 	}
