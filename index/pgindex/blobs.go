@@ -63,26 +63,32 @@ func (s *Store) RenewBlobs(ctx context.Context, hs []cas.Hash) (map[cas.Hash]ind
 		return out, nil
 	}
 	now := s.now()
-	b := &pgx.Batch{}
-	b.Queue(`UPDATE blobs SET leased_at = $2 WHERE hash = ANY($1) AND state = 2 RETURNING `+blobCols,
-		hashArray(hs), now).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			blob, err := scanBlob(rows)
-			if err != nil {
-				return err
+	arr := hashArray(hs)
+	err := s.retry(ctx, func() error {
+		clear(out)
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE blobs SET leased_at = $2 WHERE hash = ANY($1) AND state = 2 RETURNING `+blobCols,
+			arr, now).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				blob, err := scanBlob(rows)
+				if err != nil {
+					return err
+				}
+				out[blob.Hash] = blob
 			}
-			out[blob.Hash] = blob
-		}
-		return rows.Err()
+			return rows.Err()
+		})
+		return s.run(ctx, b)
 	})
-	if err := s.retry(ctx, func() error { return s.run(ctx, b) }); err != nil {
+	if err != nil {
 		return nil, s.wrap("renew blobs", err)
 	}
 	return out, nil
 }
 
-// hashArray returns hs, sorted, as a bytea[] parameter (sorted so that
-// statements locking many rows lock them in one order).
+// hashArray returns hs as a bytea[] parameter. (A btree scan for
+// = ANY(array) visits the keys in order, so statements that lock many rows
+// lock them in hash order.)
 func hashArray(hs []cas.Hash) [][]byte {
 	out := make([][]byte, len(hs))
 	for i := range hs {
@@ -211,9 +217,13 @@ func (s *Store) ForgetBlobs(ctx context.Context, hs []cas.Hash) error {
 	if len(hs) == 0 {
 		return nil
 	}
-	b := &pgx.Batch{}
-	b.Queue(`DELETE FROM blobs WHERE hash = ANY($1) AND state = 3`, hashArray(hs))
-	if err := s.retry(ctx, func() error { return s.run(ctx, b) }); err != nil {
+	arr := hashArray(hs)
+	err := s.retry(ctx, func() error {
+		b := &pgx.Batch{}
+		b.Queue(`DELETE FROM blobs WHERE hash = ANY($1) AND state = 3`, arr)
+		return s.run(ctx, b)
+	})
+	if err != nil {
 		return s.wrap("forget blobs", err)
 	}
 	return nil
