@@ -24,15 +24,21 @@
 // # Glossary
 //
 //   - Factory: the function a backend gives Run; it opens an empty store for
-//     one subtest and closes it with t.Cleanup. Close must be safe to call
-//     twice: the suite closes some stores itself.
+//     one subtest and closes it with t.Cleanup. Subtests run in parallel (up
+//     to go test -parallel), so the factory is called concurrently; opening
+//     a store should be cheap, since the suite opens one per subtest (about
+//     ninety). Close must be safe to call twice: the suite closes some
+//     stores itself.
 //   - Clock: the suite's controllable clock, passed as index.Options.Now. It
 //     starts at Epoch, ticks one microsecond per reading (so creation order
 //     is strict and PostgreSQL round-trips every time exactly) and jumps
 //     forward with Advance to test retention, leases, orphans and expiry.
 //   - Optional capabilities: interfaces a Store may implement that the suite
 //     finds by type assertion (LinkRowCounter, BlobLoader). A test that needs
-//     one a backend lacks is skipped with a message naming it.
+//     one a backend lacks is skipped with a message naming it; a benchmark
+//     falls back to the Store interface.
+//   - BLOCKSTORE_BENCH_VERSIONS: how many versions the ReferencedHashes
+//     benchmark loads (default 100,000; 10,000 with -short).
 //
 // # Invariants the suite relies on
 //
