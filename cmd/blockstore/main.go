@@ -5,6 +5,7 @@
 //	blockstore serve      run the HTTP API (embedded default: ./blockstore-data)
 //	blockstore migrate    apply the PostgreSQL schema migrations and exit
 //	blockstore gc         run a garbage collection sweep
+//	blockstore verify     re-hash blobs and check that every referenced blob exists
 //	blockstore import     import a directory (an OLX export or plain files)
 //	blockstore export     write a collection back to a directory
 //	blockstore version    print the version
@@ -42,6 +43,7 @@ func commands() []command {
 		{"serve", "run the HTTP API", runServe},
 		{"migrate", "apply the PostgreSQL schema migrations and exit", runMigrate},
 		{"gc", "run a garbage collection sweep (on the stores, or through --server)", runGC},
+		{"verify", "re-hash stored blobs and check that every referenced blob exists", runVerify},
 		{"import", "import a directory into a collection through a server", runImport},
 		{"export", "write a collection's latest units and assets to a directory", runExport},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
