@@ -160,6 +160,19 @@ func testDraftReplacePublish(e *env) {
 		return e.s.Units(e.ctx, c.ID, o)
 	})
 	e.wantIDs("Units after publishing a draft-only unit", unitIDs(units), []uuid.UUID{u.ID, d.ID})
+
+	// The entity's creation is its first version's, the draft's: publishing
+	// later does not move it behind entities created in between.
+	x := e.draftUnit(c.ID, "x")
+	y := e.unit(c.ID, "y")
+	e.clock.Advance(time1h)
+	e.must("PublishUnitDraft", func(tx index.Tx) error { _, err := tx.PublishUnitDraft(x.ID); return err })
+	for _, limit := range []int{1, 0} {
+		units = pages(e, "Units", index.ListOptions{}, limit, func(o index.ListOptions) (index.Page[index.Unit], error) {
+			return e.s.Units(e.ctx, c.ID, o)
+		})
+		e.wantIDs("Units ordered by entity creation (a draft's)", unitIDs(units), []uuid.UUID{u.ID, d.ID, x.ID, y.ID})
+	}
 }
 
 func testDraftDelete(e *env) {
