@@ -8,12 +8,19 @@
 // Pebble has no transactions. Update runs one writer at a time (a token
 // channel, so that waiting honours the context) on an indexed batch: the
 // closure's reads see its own writes over the committed state, and an
-// error discards the batch. The batch is applied with DB.ApplyNoSyncWait while
-// the writer holds the token, so the next writer reads it at once, and its
-// WAL sync is awaited (Batch.SyncWait) after the token is released: the
-// syncs of concurrent writers are grouped by Pebble's WAL syncer, and Update
-// returns only once its batch is durable. A transaction that wrote nothing
-// but may have read a commit still being synced forces a WAL sync first.
+// error discards the batch. The batch is applied (DB.Apply, without a WAL
+// sync) while the writer holds the token, so the next writer reads it at
+// once; after giving the token back the writer waits for a WAL sync that
+// covers it, and Update returns only then. Syncs are grouped (groupSync):
+// the first waiting writer that finds no sync under way leads the next one,
+// a Sync-flagged LogData record that makes the WAL durable up to it; before
+// it syncs it lets the writers already under way apply their batches (for
+// at most a millisecond), so one sync covers every concurrent writer rather
+// than the half that reached the WAL while the previous sync ran (Pebble's
+// own ApplyNoSyncWait and SyncWait group that way: 3.7 commits per sync
+// with 8 writers, against 7.7 here; see BenchmarkGroupCommit). A
+// transaction that wrote nothing waits in the same way for the syncs of
+// the commits it may have read.
 // DeleteVersions and DeleteOrphans run as writers too. Blob registrations
 // (BeginBlob, FinishBlob, RenewBlobs, ForgetBlobs) only rewrite registry
 // rows and take a second turn of their own, so uploads never queue behind

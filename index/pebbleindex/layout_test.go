@@ -305,8 +305,8 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatalf("version %d missing", v)
 		}
 	}
-	if s.durable.Load() != s.applied.Load() {
-		t.Fatalf("durable %d, applied %d after every Update returned", s.durable.Load(), s.applied.Load())
+	if s.group.durable != s.group.applied || s.group.active != 0 {
+		t.Fatalf("durable %d, applied %d, active %d after every Update returned", s.group.durable, s.group.applied, s.group.active)
 	}
 }
 
@@ -499,14 +499,15 @@ func TestReadOnlyUpdateIsDurable(t *testing.T) {
 	s := openTest(t, Options{})
 	f := newFixture(t, s)
 	f.unit("u")
-	s.applied.Add(1) // as if a commit were applied and its sync under way
+	s.group.start()
+	s.group.stop(true) // as if a commit were applied and its sync not yet run
 	if err := s.Update(f.ctx, func(tx index.Tx) error {
 		_, err := tx.Collection(f.ctx, f.coll, 0)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if s.durable.Load() < s.applied.Load() {
-		t.Fatalf("durable %d < applied %d after a read-only Update", s.durable.Load(), s.applied.Load())
+	if s.group.durable < s.group.applied {
+		t.Fatalf("durable %d < applied %d after a read-only Update", s.group.durable, s.group.applied)
 	}
 }

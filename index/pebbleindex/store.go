@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -46,13 +45,8 @@ type Store struct {
 	// writer is the one-writer-at-a-time turn (a channel so that waiting
 	// for it honours the context); registry is the turn of blob-row writes.
 	writer, registry chan struct{}
-	// applied counts batches applied to the memtable, in WAL order (applyMu);
-	// durable is the highest of them known to be in the synced WAL. A
-	// read-only Update waits for durable to catch up so that it never acts
-	// on state a crash could undo.
-	applyMu sync.Mutex
-	applied atomic.Uint64
-	durable atomic.Uint64
+	// group syncs the WAL for the batches writers apply.
+	group groupSync
 
 	gate   gate
 	gcLock sync.Mutex
@@ -97,6 +91,7 @@ func Open(dir string, opt Options) (*Store, error) {
 		registry: make(chan struct{}, 1),
 	}
 	s.gate.init()
+	s.group.init()
 	if err := s.checkLayout(); err != nil {
 		db.Close()
 		return nil, err
@@ -153,8 +148,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Update runs fn in a write transaction: one writer at a time, on an indexed
 // batch whose reads see its own writes over the committed state. The batch
 // is applied inside the writer's turn (so the next writer sees it) and
-// synced after it (so the fsyncs of concurrent writers are grouped by the
-// WAL); Update returns once it is durable.
+// synced after it, one WAL sync for every writer it finds applied (see
+// groupSync); Update returns once its batch is durable.
 func (s *Store) Update(ctx context.Context, fn func(tx index.Tx) error) error {
 	return s.write(ctx, func(t *tx) error { return fn(t) })
 }
@@ -183,6 +178,7 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("index: update: %w", err)
 	}
+	s.group.start()
 	held := 0
 	release := func() {
 		for i := held - 1; i >= 0; i-- {
@@ -196,10 +192,12 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 			held++
 		case <-ctx.Done():
 			release()
+			s.group.stop(false)
 			return fmt.Errorf("index: update: %w", ctx.Err())
 		}
 	}
 	b := s.db.NewIndexedBatch()
+	defer b.Close()
 	t := newTx(b, s.clock())
 	err := fn(t)
 	if err == nil {
@@ -207,74 +205,40 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	}
 	if err != nil {
 		release()
-		b.Close()
+		s.group.stop(false)
 		return err
 	}
 	if b.Empty() {
+		// Nothing to write, but fn may have read (and answered from) a
+		// commit whose sync is under way: wait for it.
 		release()
-		b.Close()
-		return s.syncApplied()
+		return s.durable(s.group.stop(false))
 	}
-	if s.noSync {
-		err = b.Commit(pebble.NoSync)
-		release()
-		b.Close()
-		if err != nil {
-			return fmt.Errorf("index: commit: %w", dbErr(err))
-		}
-		return nil
-	}
-	seq, err := s.apply(b)
+	// Applied without a sync, the batch is in the WAL and visible to the
+	// next writer; the sync that covers it comes after the turn.
+	err = s.db.Apply(b, pebble.NoSync)
+	seq := s.group.stop(err == nil)
 	release()
 	if err != nil {
-		b.Close()
 		return fmt.Errorf("index: commit: %w", dbErr(err))
 	}
-	err = b.SyncWait()
-	b.Close()
-	if err != nil {
-		return fmt.Errorf("index: commit: wait for the WAL: %w", dbErr(err))
-	}
-	s.markDurable(seq)
-	return nil
+	return s.durable(seq)
 }
 
-// apply applies b to the memtable and the WAL without waiting for the sync,
-// numbering it in WAL order.
-func (s *Store) apply(b *pebble.Batch) (uint64, error) {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
-		return 0, err
-	}
-	return s.applied.Add(1), nil
-}
-
-// syncApplied makes every batch applied so far durable: a transaction that
-// wrote nothing may still have read (and answered from) a commit whose WAL
-// sync is under way.
-func (s *Store) syncApplied() error {
+// durable waits until the batches numbered up to seq are in the synced WAL.
+func (s *Store) durable(seq uint64) error {
 	if s.noSync {
 		return nil
 	}
-	seq := s.applied.Load()
-	if s.durable.Load() >= seq {
-		return nil
+	err := s.group.wait(seq, func() error {
+		// A record with Sync syncs the WAL up to it: every batch applied
+		// before it.
+		return s.db.LogData(nil, pebble.Sync)
+	})
+	if err != nil {
+		return fmt.Errorf("index: commit: sync the WAL: %w", dbErr(err))
 	}
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
-		return fmt.Errorf("index: sync: %w", dbErr(err))
-	}
-	s.markDurable(seq)
 	return nil
-}
-
-func (s *Store) markDurable(seq uint64) {
-	for {
-		d := s.durable.Load()
-		if d >= seq || s.durable.CompareAndSwap(d, seq) {
-			return
-		}
-	}
 }
 
 // read runs fn on a snapshot so that a read of several keys is consistent.
