@@ -42,7 +42,8 @@
 //   - Uploads send new bytes in every run (a seed per run and target), so no
 //     figure is flattered by deduplication except the re-import, whose point
 //     it is; every read checks the bytes or the count it got.
-//   - Peak memory figures are the kernel's: VmHWM of a server process from
-//     /proc/PID/status, and the maximum resident set size of a command that
-//     exited (getrusage), never the Go heap alone.
+//   - Peak memory figures are the kernel's: VmHWM from /proc/PID/status of
+//     the server or command process, never the Go heap alone (and never
+//     getrusage's ru_maxrss, which for a child of os/exec counts the
+//     parent's memory too).
 package bench

@@ -192,6 +192,7 @@ type deployment struct {
 // close it, which removes them.
 func (h *harness) deploy(ctx context.Context, t Target, section string) (_ *deployment, err error) {
 	d := &deployment{h: h}
+	start := time.Now()
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -216,11 +217,14 @@ func (h *harness) deploy(ctx context.Context, t Target, section string) (_ *depl
 	if d.srv, err = startServer(ctx, h.bin, env, args...); err != nil {
 		return nil, err
 	}
+	h.logf("%s: started %s server in %s", section, t, time.Since(start).Round(time.Millisecond))
 	return d, nil
 }
 
 // Close stops the server and removes the deployment's stores.
 func (d *deployment) Close() error {
+	start := time.Now()
+	defer func() { d.h.logf("closed deployment in %s", time.Since(start).Round(time.Millisecond)) }()
 	var err error
 	if d.srv != nil {
 		err = d.srv.Stop()

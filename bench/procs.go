@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,10 +81,11 @@ type Server struct {
 	PID    int
 	Client *client.Client
 
-	cmd  *exec.Cmd
-	logs *tail
-	done chan struct{}
-	err  error // of Wait, valid after done
+	cmd       *exec.Cmd
+	transport *http.Transport
+	logs      *tail
+	done      chan struct{}
+	err       error // of Wait, valid after done
 }
 
 var listeningAddr = regexp.MustCompile(`msg=listening addr=(http://\S+)`)
@@ -136,7 +138,15 @@ func startServer(ctx context.Context, bin string, env []string, args ...string) 
 		s.Stop()
 		return nil, ctx.Err()
 	}
-	c, err := client.New(s.URL, client.Options{})
+	// The client's own transport, tuned as client.New tunes its default,
+	// so that Stop can close its idle connections: http.Server.Shutdown
+	// waits 5 s for a connection that was dialed and never used.
+	s.transport = http.DefaultTransport.(*http.Transport).Clone()
+	s.transport.MaxIdleConns = 256
+	s.transport.MaxIdleConnsPerHost = 64
+	s.transport.WriteBufferSize = 128 * kib
+	s.transport.ReadBufferSize = 128 * kib
+	c, err := client.New(s.URL, client.Options{HTTPClient: &http.Client{Transport: s.transport}})
 	if err != nil {
 		s.Stop()
 		return nil, err
@@ -174,6 +184,9 @@ func (s *Server) Stop() error {
 	case <-s.done:
 		return s.exitErr()
 	default:
+	}
+	if s.transport != nil {
+		s.transport.CloseIdleConnections()
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -225,17 +238,25 @@ func procStatusBytes(pid int, field string) (int64, error) {
 type toolRun struct {
 	Stdout  []byte
 	Elapsed time.Duration
-	// PeakRSS is the process's maximum resident set size (getrusage), in
-	// bytes.
+	// PeakRSS is the process's peak resident set size (VmHWM), in bytes,
+	// as last read from /proc/PID/status while it ran.
 	PeakRSS int64
 }
+
+// rssPoll is how often runToolEnv reads a command's VmHWM. VmHWM only
+// grows, so a poll misses at most the growth of the last interval.
+const rssPoll = 5 * time.Millisecond
 
 // runTool runs `bin args…` to its end.
 func runTool(ctx context.Context, bin string, args ...string) (toolRun, error) {
 	return runToolEnv(ctx, bin, nil, args...)
 }
 
-// runToolEnv runs `bin args…` with env added to the environment.
+// runToolEnv runs `bin args…` with env added to the environment. Its peak
+// RSS is read from /proc, not from getrusage: the ru_maxrss of a child
+// that os/exec started counts the parent's resident memory too (the child
+// shares the parent's address space until it execs, and Linux carries
+// that high-water mark over the exec).
 func runToolEnv(ctx context.Context, bin string, env []string, args ...string) (toolRun, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -243,13 +264,32 @@ func runToolEnv(ctx context.Context, bin string, env []string, args ...string) (
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
-	run := toolRun{Stdout: stdout.Bytes(), Elapsed: time.Since(start)}
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			run.PeakRSS = ru.Maxrss * kib // kilobytes on Linux
-		}
+	if err := cmd.Start(); err != nil {
+		return toolRun{}, fmt.Errorf("bench: blockstore %s: %w", args[0], err)
 	}
+	var run toolRun
+	done := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		tick := time.NewTicker(rssPoll)
+		defer tick.Stop()
+		for {
+			if hwm, err := procStatusBytes(cmd.Process.Pid, "VmHWM"); err == nil {
+				run.PeakRSS = max(run.PeakRSS, hwm)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	run.Elapsed = time.Since(start)
+	close(done)
+	<-polled
+	run.Stdout = stdout.Bytes()
 	if err != nil {
 		return run, fmt.Errorf("bench: blockstore %s: %w: %s", args[0], err, lastLines(stderr.String(), 20))
 	}

@@ -107,13 +107,13 @@ func (s Scale) Sizes() Sizes {
 		}
 	case Quick:
 		return Sizes{
-			Runs: 3, LimitBytes: 128 * mib, FsyncOps: 50, BareRequests: 2000,
-			LargeBytes: 128 * mib, SmallCount: 64, SmallBytes: mib, SmallClients: 8,
-			Units: 500, UnitBytes: 4 * kib, UnitClients: 8, OLXRequests: 2000, ReadClients: 16,
-			ResolveRequests: 10, ResolveRefs: 500,
-			TreeLarge: 2, TreeLargeBytes: 32 * mib, TreeSmall: 64, TreeSmallBytes: mib, ImportJobs: 4,
-			GCBlobs: 20000, GCGarbagePercent: 10, GCRuns: 2,
-			StreamBytes: 512 * mib,
+			Runs: 3, LimitBytes: 64 * mib, FsyncOps: 50, BareRequests: 1000,
+			LargeBytes: 64 * mib, SmallCount: 32, SmallBytes: mib, SmallClients: 8,
+			Units: 200, UnitBytes: 4 * kib, UnitClients: 8, OLXRequests: 1000, ReadClients: 16,
+			ResolveRequests: 5, ResolveRefs: 200,
+			TreeLarge: 2, TreeLargeBytes: 16 * mib, TreeSmall: 32, TreeSmallBytes: mib, ImportJobs: 4,
+			GCBlobs: 5000, GCGarbagePercent: 10, GCRuns: 2,
+			StreamBytes: 128 * mib,
 		}
 	case Full:
 		sz := Default.Sizes()

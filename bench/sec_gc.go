@@ -25,7 +25,7 @@ type gcTarget struct {
 // gcSection: `blockstore gc --grace 0s` over a world of GCBlobs blobs and
 // as many versions, GCGarbagePercent of the blobs garbage, written straight
 // into the stores (see gcShape). Each sweep gets fresh garbage. The figure
-// is the command's wall time and its peak RSS (getrusage), on the embedded
+// is the command's wall time and its peak RSS (VmHWM, read every 5 ms while it runs), on the embedded
 // default and on PostgreSQL, with blobs in a directory either way (the
 // sweep's cost is the index and the mark, not the object store).
 func (h *harness) gcSection(ctx context.Context) {
