@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ func TestHarness(t *testing.T) {
 			t.Logf("progress:\n%s", log.String())
 		}
 		t.Fatalf("Run: %v", err)
+	}
+	if left, err := os.ReadDir(dir); err != nil || len(left) > 0 {
+		t.Errorf("Run left %d entries in its directory (%v)", len(left), err)
 	}
 
 	// Each row has its figures where the table says the measure applies.

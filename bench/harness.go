@@ -30,6 +30,9 @@ type Options struct {
 	// directories, MinIO's data, the import tree, the binary): os.TempDir()
 	// when empty. The disk limits are measured there.
 	Dir string
+	// GCDir, when set, holds the sweep benchmark's world instead of Dir (to
+	// tell the sweep's own cost from the filesystem's, e.g. on a tmpfs).
+	GCDir string
 	// Binary is a blockstore binary to run; empty builds cmd/blockstore of
 	// the module that holds the working directory.
 	Binary string

@@ -24,6 +24,8 @@ type limits struct {
 	diskRead  float64 // MB/s, the file just written, its pages dropped
 	cacheRead float64 // MB/s, the same file in the page cache
 	fsyncOps  float64 // 4 KiB write + fsync per second, one writer
+	creates   float64 // small files created per second, one worker
+	unlinks   float64 // files unlinked per second, one worker
 	bare      requestStats
 }
 
@@ -33,18 +35,20 @@ type requestStats struct {
 	p50, p99  time.Duration
 }
 
-// hashRate hashes perCore bytes on each of workers goroutines and returns
-// the aggregate rate in MB/s.
+// hashRate hashes perCore bytes on each of workers goroutines, in 1 MiB
+// writes from the 4 MiB pattern block (in the CPU's caches, as the bytes of
+// an upload are when the server hashes them), and returns the aggregate
+// rate in MB/s.
 func hashRate(perCore int64, workers int) float64 {
-	buf := make([]byte, perCore)
-	_, _ = newContent(1, perCore).ReadAt(buf, 0)
+	block := pattern()
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range workers {
 		wg.Go(func() {
 			h := cas.NewHasher()
 			for off := int64(0); off < perCore; off += mib {
-				_, _ = h.Write(buf[off:min(off+mib, perCore)])
+				in := off % int64(len(block))
+				_, _ = h.Write(block[in:min(in+mib, in+perCore-off)])
 			}
 			_ = h.Sum()
 		})
@@ -135,6 +139,35 @@ func fsyncRate(dir string, ops int) (float64, error) {
 	return rate(float64(ops), time.Since(start)), nil
 }
 
+// fileRates creates n files of 80 bytes in a new directory under dir
+// (write, close: no fsync) and then unlinks them, one worker, and returns
+// both rates in files per second: what a sweep that deletes files, and a
+// set-up that writes them, can expect of the filesystem.
+func fileRates(dir string, n int) (create, unlink float64, err error) {
+	d, err := os.MkdirTemp(dir, "files-*.tmp")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(d)
+	names := make([]string, n)
+	payload := make([]byte, 80)
+	start := time.Now()
+	for i := range names {
+		names[i] = fmt.Sprintf("%s/%06d", d, i)
+		if err := os.WriteFile(names[i], payload, 0o444); err != nil {
+			return 0, 0, err
+		}
+	}
+	create = rate(float64(n), time.Since(start))
+	start = time.Now()
+	for _, name := range names {
+		if err := os.Remove(name); err != nil {
+			return 0, 0, err
+		}
+	}
+	return create, rate(float64(n), time.Since(start)), nil
+}
+
 // bareHTTP serves 4 KiB from memory with a plain net/http server on
 // loopback and GETs it requests times from clients goroutines: the floor
 // under any HTTP service's request latency on this machine (client and
@@ -223,6 +256,9 @@ func measureLimits(ctx context.Context, dir string, sz Sizes) (limits, error) {
 	}
 	if l.fsyncOps, err = fsyncRate(dir, sz.FsyncOps); err != nil {
 		return l, fmt.Errorf("bench: fsync limit in %s: %w", dir, err)
+	}
+	if l.creates, l.unlinks, err = fileRates(dir, sz.FileOps); err != nil {
+		return l, fmt.Errorf("bench: file limits in %s: %w", dir, err)
 	}
 	if l.bare, err = bareHTTP(ctx, sz.BareRequests, sz.ReadClients); err != nil {
 		return l, fmt.Errorf("bench: bare HTTP limit: %w", err)

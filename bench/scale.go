@@ -18,10 +18,12 @@ type Sizes struct {
 	Runs int
 
 	// LimitBytes: bytes hashed per core, written with fsync and read back
-	// for the limits; FsyncOps: 4 KiB write+fsync operations; BareRequests:
-	// requests to the bare HTTP server.
+	// for the limits; FsyncOps: 4 KiB write+fsync operations; FileOps:
+	// small files created and unlinked; BareRequests: requests to the bare
+	// HTTP server.
 	LimitBytes   int64
 	FsyncOps     int
+	FileOps      int
 	BareRequests int
 
 	// LargeBytes: the one large asset; SmallCount × SmallBytes: the many
@@ -97,7 +99,7 @@ func (s Scale) Sizes() Sizes {
 	switch s {
 	case Smoke:
 		return Sizes{
-			Runs: 1, LimitBytes: 8 * mib, FsyncOps: 10, BareRequests: 200,
+			Runs: 1, LimitBytes: 8 * mib, FsyncOps: 10, FileOps: 100, BareRequests: 200,
 			LargeBytes: 8 * mib, SmallCount: 8, SmallBytes: 256 * kib, SmallClients: 4,
 			Units: 40, UnitBytes: 4 * kib, UnitClients: 4, OLXRequests: 200, ReadClients: 16,
 			ResolveRequests: 3, ResolveRefs: 40,
@@ -107,7 +109,7 @@ func (s Scale) Sizes() Sizes {
 		}
 	case Quick:
 		return Sizes{
-			Runs: 3, LimitBytes: 64 * mib, FsyncOps: 50, BareRequests: 1000,
+			Runs: 3, LimitBytes: 64 * mib, FsyncOps: 50, FileOps: 500, BareRequests: 1000,
 			LargeBytes: 64 * mib, SmallCount: 32, SmallBytes: mib, SmallClients: 8,
 			Units: 200, UnitBytes: 4 * kib, UnitClients: 8, OLXRequests: 1000, ReadClients: 16,
 			ResolveRequests: 5, ResolveRefs: 200,
@@ -124,7 +126,7 @@ func (s Scale) Sizes() Sizes {
 		return sz
 	}
 	return Sizes{
-		Runs: 3, LimitBytes: 512 * mib, FsyncOps: 200, BareRequests: 20000,
+		Runs: 3, LimitBytes: 512 * mib, FsyncOps: 200, FileOps: 2000, BareRequests: 20000,
 		LargeBytes: gib, SmallCount: 1000, SmallBytes: mib, SmallClients: 8,
 		Units: 10000, UnitBytes: 4 * kib, UnitClients: 8, OLXRequests: 20000, ReadClients: 16,
 		ResolveRequests: 20, ResolveRefs: 1000,

@@ -37,6 +37,14 @@ func (h *harness) gcSection(ctx context.Context) {
 	h.rep.row(g, rss, "MiB")
 
 	dir := filepath.Join(h.root, "gc")
+	if h.opt.GCDir != "" {
+		var err error
+		if dir, err = os.MkdirTemp(h.opt.GCDir, "blockstore-bench-gc-"); err != nil {
+			h.fail("gc", Embedded, 0, err)
+			return
+		}
+		h.rep.note("gc: the sweep's world was on %s (-gc-dir), not in the data directory's filesystem.", filesystemOf(dir))
+	}
 	defer os.RemoveAll(dir)
 	data := filepath.Join(dir, "data")
 	start := time.Now()
@@ -67,7 +75,13 @@ func (h *harness) gcSection(ctx context.Context) {
 		defer drop()
 		gt.dbURL, gt.env = url, []string{"BLOCKSTORE_DATABASE_URL=" + url}
 	}
+	lim := newSeries(h.sz.GCRuns)
 	for round := range h.sz.GCRuns {
+		if _, unlinks, err := fileRates(dir, h.sz.FileOps); err != nil {
+			h.fail("gc", Embedded, round, err)
+		} else {
+			lim[round] = float64(shape.garbage) / unlinks
+		}
 		order := []*gcTarget{targets[0]}
 		if len(targets) == 2 && round%2 == 1 {
 			order = []*gcTarget{targets[1], targets[0]}
@@ -80,6 +94,7 @@ func (h *harness) gcSection(ctx context.Context) {
 			}
 		}
 	}
+	h.rep.limit(g, sweep, "s", fmt.Sprintf("unlink %s files, 1 worker", count(shape.garbage)), lim)
 }
 
 func (h *harness) gcRound(ctx context.Context, gt *gcTarget, round int, shape gcShape, data string, blobs *cas.Store, kept []cas.Hash, sweep, rss string) error {

@@ -36,11 +36,13 @@ func (h *harness) limitsSection(ctx context.Context) {
 		h.limitValue(g, "disk: read it back, cold (pages dropped)", "MB/s", run, l.diskRead)
 		h.limitValue(g, "read it again from the page cache", "MB/s", run, l.cacheRead)
 		h.limitValue(g, "disk: 4 KiB write + fsync, one writer", "ops/s", run, l.fsyncOps)
+		h.limitValue(g, "filesystem: create a small file (no fsync), one worker", "files/s", run, l.creates)
+		h.limitValue(g, "filesystem: unlink a file, one worker", "files/s", run, l.unlinks)
 		bare := fmt.Sprintf("bare Go HTTP: GET 4 KiB, %d clients", h.sz.ReadClients)
 		h.limitValue(g, bare, "req/s", run, l.bare.perSecond)
 		h.limitValue(g, bare+", p50", "ms", run, ms(l.bare.p50))
 		h.limitValue(g, bare+", p99", "ms", run, ms(l.bare.p99))
-		h.logf("limits run %d: BLAKE3 %.0f MB/s (1 core), %.0f MB/s (all); write+fsync %.0f MB/s; read %.0f MB/s cold, %.0f MB/s cached; %.0f fsync/s; bare HTTP %.0f req/s",
-			run+1, l.blake1, l.blakeAll, l.diskWrite, l.diskRead, l.cacheRead, l.fsyncOps, l.bare.perSecond)
+		h.logf("limits run %d: BLAKE3 %.0f MB/s (1 core), %.0f MB/s (all); write+fsync %.0f MB/s; read %.0f MB/s cold, %.0f MB/s cached; %.0f fsync/s; %.0f creates/s, %.0f unlinks/s; bare HTTP %.0f req/s",
+			run+1, l.blake1, l.blakeAll, l.diskWrite, l.diskRead, l.cacheRead, l.fsyncOps, l.creates, l.unlinks, l.bare.perSecond)
 	}
 }

@@ -39,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	scale := fs.String("scale", string(bench.Default), "sizes: smoke, quick (under two minutes), default (the issues' sizes) or full")
 	out := fs.String("out", "", "also write the table as markdown to this file (e.g. bench/results/latest.md)")
 	dir := fs.String("dir", "", "where the run's temporary directory goes (default: the system's temp directory); the disk limits are measured there")
+	gcDir := fs.String("gc-dir", "", "where the sweep benchmark's world goes (default: with the rest, in -dir)")
 	bin := fs.String("binary", "", "a blockstore binary to run (default: build ./cmd/blockstore)")
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(bench.Sections, ","))
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	opt := bench.Options{Scale: sc, Dir: *dir, Binary: *bin, Log: stderr, Command: "blockstore-bench " + strings.Join(args, " ")}
+	opt := bench.Options{Scale: sc, Dir: *dir, GCDir: *gcDir, Binary: *bin, Log: stderr, Command: "blockstore-bench " + strings.Join(args, " ")}
 	if *quiet {
 		opt.Log = nil
 	}
