@@ -84,10 +84,11 @@ func (c content) hash() cas.Hash {
 	return h.Sum()
 }
 
-// seedOf makes a seed per section, run, target and item, so that no two
-// uploads of an invocation send the same bytes.
-func seedOf(section string, run int, t Target, item int) uint64 {
-	h := cas.Sum(fmt.Appendf(nil, "%s/%d/%d/%d", section, run, t, item))
+// seedOf makes a seed per purpose, run and item: the targets of a run get
+// the same bytes, and each run new ones (every run stores into fresh
+// deployments, so nothing is deduplicated).
+func seedOf(purpose string, run, item int) uint64 {
+	h := cas.Sum(fmt.Appendf(nil, "%s/%d/%d", purpose, run, item))
 	return binary.LittleEndian.Uint64(h[:8])
 }
 

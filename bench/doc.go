@@ -39,9 +39,10 @@
 //   - Every server, MinIO process, database, bucket and temporary directory
 //     the harness creates is removed when Run returns, also on error.
 //   - Servers listen on 127.0.0.1 only; every loop is bounded in count.
-//   - Uploads send new bytes in every run (a seed per run and target), so no
-//     figure is flattered by deduplication except the re-import, whose point
-//     it is; every read checks the bytes or the count it got.
+//   - Every run uploads new bytes into fresh stores (the targets of a run get
+//     the same bytes), so no figure is flattered by deduplication except the
+//     re-import, whose point it is; every read checks the bytes or the count
+//     it got.
 //   - Peak memory figures are the kernel's: VmHWM from /proc/PID/status of
 //     the server or command process, never the Go heap alone (and never
 //     getrusage's ru_maxrss, which for a child of os/exec counts the

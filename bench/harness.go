@@ -187,6 +187,7 @@ type deployment struct {
 	dbURL  string
 	drop   func()
 	bucket string
+	name   string // section and target, for the log
 	h      *harness
 }
 
@@ -194,7 +195,7 @@ type deployment struct {
 // directory, and for Postgres a new database and bucket. The caller must
 // close it, which removes them.
 func (h *harness) deploy(ctx context.Context, t Target, section string) (_ *deployment, err error) {
-	d := &deployment{h: h}
+	d := &deployment{h: h, name: section + ", " + t.String()}
 	start := time.Now()
 	defer func() {
 		if err != nil {
@@ -220,14 +221,16 @@ func (h *harness) deploy(ctx context.Context, t Target, section string) (_ *depl
 	if d.srv, err = startServer(ctx, h.bin, env, args...); err != nil {
 		return nil, err
 	}
-	h.logf("%s: started %s server in %s", section, t, time.Since(start).Round(time.Millisecond))
+	h.logf("%s: server started in %s", d.name, time.Since(start).Round(time.Millisecond))
 	return d, nil
 }
 
 // Close stops the server and removes the deployment's stores.
 func (d *deployment) Close() error {
 	start := time.Now()
-	defer func() { d.h.logf("closed deployment in %s", time.Since(start).Round(time.Millisecond)) }()
+	defer func() {
+		d.h.logf("%s: server stopped, stores removed in %s", d.name, time.Since(start).Round(time.Millisecond))
+	}()
 	var err error
 	if d.srv != nil {
 		err = d.srv.Stop()

@@ -117,7 +117,7 @@ func (h *harness) gcRound(ctx context.Context, gt *gcTarget, round int, shape gc
 		h.logf("gc, %s: indexed the kept world in %s", gt.t, time.Since(start).Round(time.Second))
 		start = time.Now()
 	}
-	err = shape.loadGarbage(ctx, idx, blobs, kept, seedOf("gc", round, gt.t, 0), writers)
+	err = shape.loadGarbage(ctx, idx, blobs, kept, seedOf("gc-"+gt.t.String(), round, 0), writers)
 	if cerr := idx.Close(); err == nil {
 		err = cerr
 	}

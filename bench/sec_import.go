@@ -68,7 +68,7 @@ func (h *harness) importTree(ctx context.Context, srv *Server, tree string, coll
 func (h *harness) importSection(ctx context.Context) {
 	sz := h.sz
 	tree := filepath.Join(h.root, "tree")
-	files, total, err := writeTree(ctx, tree, sz, seedOf("tree", 0, Embedded, 0))
+	files, total, err := writeTree(ctx, tree, sz, seedOf("tree", 0, 0))
 	defer os.RemoveAll(tree)
 	if err != nil {
 		h.fail("import", Embedded, 0, err)

@@ -44,7 +44,7 @@ func (h *harness) streamRun(ctx context.Context, run int, t Target, peak, idle, 
 	if err != nil {
 		return err
 	}
-	body := newContent(seedOf("stream", run, t, 0), h.sz.StreamBytes)
+	body := newContent(seedOf("stream", run, 0), h.sz.StreamBytes)
 	start := time.Now()
 	a, err := c.CreateAsset(ctx, client.NewAsset{Collection: coll.UUID, Name: "lecture.mp4", MediaType: "video/mp4"}, client.Content{Body: body.body()})
 	if err != nil {

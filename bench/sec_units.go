@@ -52,7 +52,7 @@ func (h *harness) openUnits(ctx context.Context, t Target, run int) (unitStore, 
 		return nil, err
 	}
 	b := &blockstoreUnits{d: d, olxSize: h.sz.UnitBytes}
-	if err := b.setup(ctx, seedOf("unit-targets", run, t, 0)); err != nil {
+	if err := b.setup(ctx, seedOf("unit-targets", run, 0)); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func (h *harness) unitsRun(ctx context.Context, run int, t Target, create, get, 
 	}
 	defer us.Close()
 
-	seed := seedOf("units", run, t, 0)
+	seed := seedOf("units", run, 0)
 	docs := make([]string, sz.Units)
 	for i := range docs {
 		docs[i] = olx(seed, i, sz.UnitBytes)
