@@ -21,12 +21,14 @@
 // with 8 writers, against 7.7 here; see BenchmarkGroupCommit). A
 // transaction that wrote nothing waits in the same way for the syncs of
 // the commits it may have read.
+//
 // DeleteVersions and DeleteOrphans run as writers too. Blob registrations
 // (BeginBlob, FinishBlob, RenewBlobs, ForgetBlobs) only rewrite registry
 // rows and take a second turn of their own, so uploads never queue behind
-// commits (and may be called inside an Update's closure); ClaimBlobs takes
-// both turns, so a claim is ordered with every commit naming the blob (one
-// sees the other) and with every registration. A commit only reads a
+// commits (and may be called inside an Update's closure, at the cost of a
+// sync that waits out its millisecond for the closure's writer). ClaimBlobs
+// takes both turns, so a claim is ordered with every commit naming the blob
+// (one sees the other) and with every registration. A commit only reads a
 // registry row: a live row can leave live only through ClaimBlobs, which
 // waits for the writer.
 //
