@@ -24,8 +24,6 @@ var Sections = []string{"limits", "transfer", "units", "import", "gc", "stream"}
 type Options struct {
 	// Scale sets the sizes (Default when empty).
 	Scale Scale
-	// Sizes, when Runs is set, replaces the scale's sizes.
-	Sizes Sizes
 	// Dir is where the temporary directory of the run is made (data
 	// directories, MinIO's data, the import tree, the binary): os.TempDir()
 	// when empty. The disk limits are measured there.
@@ -76,9 +74,6 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		}
 	}
 	h := &harness{opt: opt, sz: opt.Scale.Sizes(), blobBuf: make([]byte, 256*kib)}
-	if opt.Sizes.Runs > 0 {
-		h.sz = opt.Sizes
-	}
 	var err error
 	if h.root, err = os.MkdirTemp(opt.Dir, "blockstore-bench-"); err != nil {
 		return nil, fmt.Errorf("bench: temporary directory: %w", err)
