@@ -52,10 +52,24 @@ FROM entities e JOIN LATERAL (
 ) v ON true
 ` + linksLateral + `
 WHERE e.id = $1`
+	// sqlCurrentNoLinks is sqlCurrent without the links, for a published
+	// commit that gives its links (the hot path): the link set IDs compare.
+	sqlCurrentNoLinks = `SELECT ` + verCols + `
+FROM entities e JOIN LATERAL (
+	SELECT * FROM versions x WHERE x.entity = e.id AND x.version = e.latest
+	UNION ALL
+	SELECT * FROM versions x WHERE x.entity = e.id AND x.version IS NULL
+) v ON true
+CROSS JOIN (SELECT NULL::uuid[] AS targets, NULL::smallint[] AS kinds, NULL::bigint[] AS pins) ls
+WHERE e.id = $1`
 )
 
 // queueCurrent locks id's row (lockSQL) and reads its current versions.
 func queueCurrent(b *pgx.Batch, id uuid.UUID, lockSQL string, cur *current) {
+	queueCurrentVersions(b, id, lockSQL, sqlCurrent, cur)
+}
+
+func queueCurrentVersions(b *pgx.Batch, id uuid.UUID, lockSQL, currentSQL string, cur *current) {
 	b.Queue(lockSQL, id).QueryRow(func(row pgx.Row) error {
 		var (
 			kind int16
@@ -74,7 +88,7 @@ func queueCurrent(b *pgx.Batch, id uuid.UUID, lockSQL string, cur *current) {
 		}
 		return nil
 	})
-	b.Queue(sqlCurrent, id).Query(func(rows pgx.Rows) error {
+	b.Queue(currentSQL, id).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			r, err := scanVersion(rows)
 			if err != nil {
@@ -711,7 +725,13 @@ func (t *tx) CommitUnit(id uuid.UUID, c index.UnitChange, draft bool) (index.Uni
 		kinds map[uuid.UUID]index.Kind
 	)
 	b := &pgx.Batch{}
-	queueCurrent(b, id, sqlLockNoKey, &cur)
+	if c.Links != nil && !draft {
+		// The current versions' links are not needed: not as base values
+		// (given), nor for a draft that goes away (none does).
+		queueCurrentVersions(b, id, sqlLockNoKey, sqlCurrentNoLinks, &cur)
+	} else {
+		queueCurrent(b, id, sqlLockNoKey, &cur)
+	}
 	queueBlobShare(b, c.Hash, &blob)
 	if c.Links != nil && len(*c.Links) > 0 {
 		// When the writer gave every kind, the set's ID is known without a
@@ -752,7 +772,9 @@ func (t *tx) CommitUnit(id uuid.UUID, c index.UnitChange, draft bool) (index.Uni
 		return index.Unit{}, false, err
 	}
 	if lv := cur.lv; !draft && lv != nil && lv.hash == nv.hash && lv.name == nv.name && lv.gc == nv.gc && bytes.Equal(lv.linkSet, nv.setID) {
-		return lv.unit(), false, nil
+		u := lv.unit()
+		u.Links = nv.links // the same set (lv's links may not have been read)
+		return u, false, nil
 	}
 	r, err := t.store(id, &cur, nv, draft)
 	if err != nil {
