@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blockstore/blockstore/cas"
@@ -93,7 +94,8 @@ func (j *jsonErrors) Write(p []byte) (int, error) {
 	return j.ResponseWriter.Write(p)
 }
 
-// ReadFrom keeps io.Copy on the underlying writer's fast path.
+// ReadFrom copies the content (http.ServeContent calls it): pipelined when
+// it is large.
 func (j *jsonErrors) ReadFrom(src io.Reader) (int64, error) {
 	if !j.wroteHdr {
 		j.WriteHeader(http.StatusOK)
@@ -101,10 +103,92 @@ func (j *jsonErrors) ReadFrom(src io.Reader) (int64, error) {
 	if j.swallow {
 		return io.Copy(io.Discard, src)
 	}
-	if rf, ok := j.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
+	if lr, ok := src.(*io.LimitedReader); ok && lr.N <= pipelineFrom {
+		if rf, ok := j.ResponseWriter.(io.ReaderFrom); ok {
+			return rf.ReadFrom(src)
+		}
+		return io.Copy(writerOnly{j.ResponseWriter}, src)
 	}
-	return io.Copy(writerOnly{j.ResponseWriter}, src)
+	return copyPipelined(writerOnly{j.ResponseWriter}, src)
+}
+
+// pipelineFrom is the size from which content is copied by two goroutines.
+const pipelineFrom = 1 << 20
+
+// copyPipelined copies src to dst with two goroutines: one reads the next
+// chunk from the blob store (a read that also verifies the hash) while the
+// other writes the previous one to the client, so that the two overlap on
+// different cores. A read error other than io.EOF (a hash mismatch at the
+// end of a blob) is returned without writing the chunk it ended. src is not
+// touched after copyPipelined returns.
+func copyPipelined(dst io.Writer, src io.Reader) (written int64, err error) {
+	const depth = 2
+	type chunk struct {
+		b   *[]byte
+		n   int
+		err error
+	}
+	full := make(chan chunk, depth)
+	free := make(chan *[]byte, depth+1)
+	for range depth + 1 {
+		free <- copyBuffers.Get().(*[]byte)
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(full)
+		for {
+			var b *[]byte
+			select {
+			case b = <-free:
+			case <-quit:
+				return
+			}
+			n, err := io.ReadFull(src, *b)
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			full <- chunk{b, n, err} // the writer drains full until it closes
+			if err != nil {
+				return
+			}
+		}
+	})
+	defer func() {
+		close(quit)
+		for c := range full {
+			copyBuffers.Put(c.b)
+		}
+		wg.Wait()
+		for {
+			select {
+			case b := <-free:
+				copyBuffers.Put(b)
+			default:
+				return
+			}
+		}
+	}()
+	for c := range full {
+		if c.err != nil && c.err != io.EOF {
+			copyBuffers.Put(c.b)
+			return written, c.err
+		}
+		if c.n > 0 {
+			n, err := dst.Write((*c.b)[:c.n])
+			written += int64(n)
+			if err != nil {
+				copyBuffers.Put(c.b)
+				return written, err
+			}
+		}
+		if c.err == io.EOF {
+			copyBuffers.Put(c.b)
+			return written, nil
+		}
+		free <- c.b
+	}
+	return written, nil
 }
 
 func (j *jsonErrors) Unwrap() http.ResponseWriter { return j.ResponseWriter }
