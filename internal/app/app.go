@@ -191,6 +191,7 @@ func (a *App) extraRoutes() []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodGet, Pattern: "/metrics", Handler: a.Metrics.Handler()},
 		{Method: http.MethodGet, Pattern: "/api/v1/openapi.json", Handler: http.HandlerFunc(serveOpenAPI)},
+		{Method: http.MethodPost, Pattern: "/api/v1/backup", Handler: http.HandlerFunc(a.serveBackup)},
 	}
 }
 
