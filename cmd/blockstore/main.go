@@ -6,6 +6,8 @@
 //	blockstore migrate    apply the PostgreSQL schema migrations and exit
 //	blockstore gc         run a garbage collection sweep
 //	blockstore verify     re-hash blobs and check that every referenced blob exists
+//	blockstore backup     back up an embedded deployment into a directory, also while it serves
+//	blockstore restore    bring a backup back into an empty data directory
 //	blockstore import     import a directory (an OLX export or plain files)
 //	blockstore export     write a collection back to a directory
 //	blockstore version    print the version
@@ -44,6 +46,8 @@ func commands() []command {
 		{"migrate", "apply the PostgreSQL schema migrations and exit", runMigrate},
 		{"gc", "run a garbage collection sweep (on the stores, or through --server)", runGC},
 		{"verify", "re-hash stored blobs and check that every referenced blob exists", runVerify},
+		{"backup", "write a consistent backup of an embedded deployment into a directory (on the stores, or through --server)", runBackup},
+		{"restore", "bring a backup back into an empty data directory", runRestore},
 		{"import", "import a directory into a collection through a server", runImport},
 		{"export", "write a collection's latest units and assets to a directory", runExport},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {

@@ -457,11 +457,11 @@ func emptyDir(dir string) (absent bool, err error) {
 // Receive reads a backup stream from r into the directory: each entry is
 // checked (blobs against their names, everything against the stream's
 // manifest), the files are synced, and MANIFEST.json is written last. On
-// error what it wrote is removed.
+// error what it wrote is removed (Discard). Receive is called once.
 func (d *BackupDir) Receive(ctx context.Context, r io.Reader) (_ BackupManifest, err error) {
 	defer func() {
 		if err != nil {
-			d.remove()
+			d.Discard()
 		}
 	}()
 	var (
@@ -557,8 +557,10 @@ func (d *BackupDir) Receive(ctx context.Context, r io.Reader) (_ BackupManifest,
 	return got, nil
 }
 
-// remove deletes what Receive wrote (the directory was empty before).
-func (d *BackupDir) remove() {
+// Discard removes what was written into the directory, and the directory
+// when CreateBackupDir created it (it was empty before). Receive discards
+// on error by itself.
+func (d *BackupDir) Discard() {
 	if d.created {
 		_ = os.RemoveAll(d.dir)
 		return
