@@ -316,10 +316,10 @@ func TestBackupOfDamagedStore(t *testing.T) {
 	}
 }
 
-// TestReceiveRefusesBrokenStreams: a stream cut short, one whose manifest
+// TestBackupReceiveRefusesBrokenStreams: a stream cut short, one whose manifest
 // disagrees, entries that leave the directory, and a directory that is not
 // empty.
-func TestReceiveRefusesBrokenStreams(t *testing.T) {
+func TestBackupReceiveRefusesBrokenStreams(t *testing.T) {
 	ctx := context.Background()
 	a := openApp(t, Config{DataDir: filepath.Join(t.TempDir(), "data")})
 	writeBackupContent(t, serve(t, a))
