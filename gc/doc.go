@@ -160,6 +160,22 @@
 // writes them. A registration token returned by BeginBlob and checked by
 // FinishBlob closes this; see the gc report.
 //
+// # Scale
+//
+// BenchmarkSweep, 1,000,000 blobs and 1,000,000 versions with 10% of the
+// blobs garbage, directory blob store, on a 2-core VM shared with other
+// work (BLOCKSTORE_BENCH_BLOBS=1000000 go test -run '^$' -bench
+// BenchmarkSweep -benchtime 1x -timeout 2h ./gc/):
+//
+//	embedded (Pebble):  29.3 s, peak RSS 73 MiB (42 MiB before the sweep)
+//	PostgreSQL:         21.3 s, peak RSS 67 MiB (35 MiB before; the
+//	                    server's own memory is not counted)
+//
+// At 100,000 blobs: 2.8 s / 68 MiB and 3.7 s / 59 MiB. Time is linear in
+// the number of blobs: the walk of the blob store and the unlinking of
+// the garbage files take most of it. Memory does not grow with the number
+// of blobs: the plan lives in temporary files.
+//
 // # Dry runs
 //
 // A dry run computes the same plan and changes nothing: its report counts

@@ -102,7 +102,9 @@ type Options struct {
 	// zero means the default; a Request may ask for zero.
 	Retention time.Duration
 	// Grace protects leases, young stray bytes and recently unlinked assets
-	// (default 24h). A zero means the default; a Request may ask for zero.
+	// (default 24h). A zero means the default; a Request may ask for zero,
+	// and a Collector configured with time.Nanosecond has no grace to speak
+	// of (safety never depends on it; see the package documentation).
 	Grace time.Duration
 	// Now is the clock; nil is time.Now. It should be the index's clock.
 	Now func() time.Time
