@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,12 +19,31 @@ import (
 // DefaultMaxConns is the pool size when the URL sets no pool_max_conns.
 const DefaultMaxConns = 16
 
+// Timeouts, so that a PostgreSQL that stops answering fails requests with
+// index.ErrUnavailable instead of hanging them.
+const (
+	// DefaultConnectTimeout bounds opening a connection (dial and startup)
+	// when the URL sets no connect_timeout.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultOpTimeout bounds each wait for PostgreSQL (a batch, a
+	// transaction, the first and each next row of a stream) when the URL
+	// sets no statement_timeout. With one, the bound is statement_timeout
+	// plus OpTimeoutMargin, so that the server's own cancellation comes
+	// first; statement_timeout=0 lifts the bound.
+	DefaultOpTimeout = time.Minute
+	OpTimeoutMargin  = 5 * time.Second
+)
+
+// errNoAnswer is the cause of an operation that outlived its bound.
+var errNoAnswer = errors.New("no answer from PostgreSQL")
+
 // Store is the PostgreSQL index engine. It is safe for concurrent use; the
 // caller must Close it.
 type Store struct {
-	pool     *pgxpool.Pool
-	clock    func() time.Time
-	password string // to redact from errors
+	pool      *pgxpool.Pool
+	clock     func() time.Time
+	password  string        // to redact from errors
+	opTimeout time.Duration // 0: unbounded
 
 	closed atomic.Bool
 	mu     sync.Mutex
@@ -52,10 +72,11 @@ func Open(ctx context.Context, url string, opt index.Options) (*Store, error) {
 		return nil, redact(fmt.Errorf("pgindex: open: %w", translate(err)), cfg.ConnConfig.Password)
 	}
 	return &Store{
-		pool:     pool,
-		clock:    opt.Clock(),
-		password: cfg.ConnConfig.Password,
-		locks:    make(map[*gcLock]struct{}),
+		pool:      pool,
+		clock:     opt.Clock(),
+		password:  cfg.ConnConfig.Password,
+		opTimeout: opTimeout(cfg),
+		locks:     make(map[*gcLock]struct{}),
 	}, nil
 }
 
@@ -69,7 +90,61 @@ func parseConfig(url string) (*pgxpool.Config, error) {
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
 	return cfg, nil
+}
+
+// opTimeout is the bound of each wait for PostgreSQL: see DefaultOpTimeout.
+func opTimeout(cfg *pgxpool.Config) time.Duration {
+	v, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]
+	if !ok {
+		return DefaultOpTimeout
+	}
+	d, ok := pgDuration(v)
+	switch {
+	case !ok:
+		return DefaultOpTimeout // the server refuses it at connect anyway
+	case d == 0:
+		return 0
+	}
+	return d + OpTimeoutMargin
+}
+
+// pgDuration parses a PostgreSQL time setting: an integer with an optional
+// unit (us, ms, s, min, h, d); milliseconds without one.
+func pgDuration(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(v[:i], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	units := map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond,
+		"s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
+	u, ok := units[strings.TrimSpace(v[i:])]
+	return time.Duration(n) * u, ok
+}
+
+// bounded returns ctx bounded by the operation timeout, and its cancel.
+func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.opTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, s.opTimeout, errNoAnswer)
+}
+
+// timedOut turns the error of an operation that outlived its bound into
+// index.ErrUnavailable saying so; other errors pass unchanged.
+func (s *Store) timedOut(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(context.Cause(ctx), errNoAnswer) {
+		return err
+	}
+	return &dbError{sentinel: index.ErrUnavailable, err: fmt.Errorf("%w within %s: %w", errNoAnswer, s.opTimeout, err)}
 }
 
 // passwordOf returns the password of a URL that may not parse as a
@@ -102,7 +177,9 @@ func (s *Store) run(ctx context.Context, b *pgx.Batch) error {
 		return index.ErrClosed
 	}
 	binaryArgs(b.QueuedQueries)
-	return s.closedOr(translate(s.pool.SendBatch(ctx, b).Close()))
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	return s.closedOr(s.timedOut(ctx, translate(s.pool.SendBatch(ctx, b).Close())))
 }
 
 // closedOr returns ErrClosed for an error that a Close during the call
@@ -116,22 +193,37 @@ func (s *Store) closedOr(err error) error {
 
 // query streams the rows of one statement to fn, holding one connection
 // until the last row (rows are read from the socket as fn consumes them).
+// Each wait for a row is bounded by the operation timeout; the time fn
+// takes is not counted, so a long stream is never cut while it moves.
 func (s *Store) query(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
 	if s.closed.Load() {
 		return index.ErrClosed
 	}
 	binaryValues(args)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var timer *time.Timer
+	if s.opTimeout > 0 {
+		timer = time.AfterFunc(s.opTimeout, func() { cancel(errNoAnswer) })
+		defer timer.Stop()
+	}
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return s.closedOr(translate(err))
+		return s.closedOr(s.timedOut(ctx, translate(err)))
 	}
 	defer rows.Close()
 	for rows.Next() {
+		if timer != nil {
+			timer.Stop()
+		}
 		if err := fn(rows); err != nil {
 			return err
 		}
+		if timer != nil {
+			timer.Reset(s.opTimeout)
+		}
 	}
-	return translate(rows.Err())
+	return s.timedOut(ctx, translate(rows.Err()))
 }
 
 // Ping says whether PostgreSQL answers.
@@ -195,6 +287,9 @@ func (s *Store) update(ctx context.Context, fn func(t *tx) error) error {
 }
 
 func (s *Store) updateOnce(ctx context.Context, fn func(t *tx) error) (err error) {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	defer func() { err = s.timedOut(ctx, err) }()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.closedOr(s.wrap("begin transaction", err))
