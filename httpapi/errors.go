@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/google/uuid"
 
@@ -61,6 +63,7 @@ func errorOf(err error) apiError {
 		maxBytes *http.MaxBytesError
 		missing  *index.BlobMissingError
 		conflict *index.ConflictError
+		netErr   net.Error
 	)
 	switch {
 	case errors.Is(err, ErrNotReady):
@@ -99,6 +102,16 @@ func errorOf(err error) apiError {
 		errors.Is(err, context.Canceled):
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
 		e.Message = "the service cannot answer now; retry: " + err.Error()
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// The server's disk, not the request: nothing was stored, and the
+		// same request succeeds once an operator frees space.
+		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
+		e.Message = "the blob store is out of space: nothing was stored; retry once space is freed"
+	case errors.As(err, &netErr):
+		// A store reached over the network (S3) does not answer. The
+		// error names internal endpoints: the log has it, the client not.
+		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
+		e.Message = "a storage service does not answer (network error); retry later"
 	default:
 		e.Status, e.Code = http.StatusInternalServerError, "internal"
 		e.Message = "internal error"
