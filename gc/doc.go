@@ -150,15 +150,16 @@
 // A report that stays "running" because its process died is marked failed
 // by the next sweep that takes the lock.
 //
-// # What the index must also keep
+// # Registrations carry a ticket
 //
-// FinishBlob must finish only the registration its caller began. Today it
-// makes any pending row live: an upload whose row was claimed, forgotten
-// and registered again by a second uploader (possible once its lease has
-// ended, that is at once with a grace of zero) could finish the second
-// registration while its own bytes were deleted, until the second uploader
-// writes them. A registration token returned by BeginBlob and checked by
-// FinishBlob closes this; see the gc report.
+// FinishBlob finishes only the registration its caller began: BeginBlob
+// returns the pending row's index.Ticket and FinishBlob makes a pending row
+// live only under it. Without it, an upload whose row was claimed,
+// forgotten and registered again by a second uploader (possible once its
+// lease has ended, that is at once with a grace of zero) could turn the
+// second registration live while its own bytes were deleted and before the
+// second uploader had written them. With it, the stale upload gets
+// ErrBlobMissing and its client uploads again.
 //
 // # Scale
 //

@@ -145,7 +145,7 @@ func TestMarkAndSweep(t *testing.T) {
 		dr := w.asset(false, d["d1"])
 		w.assetVersion(dr, d["d2"], true)
 		w.upload(d["unrefOld"])
-		if _, err := w.idx.BeginBlob(w.ctx, cas.Sum(d["pendingOld"])); err != nil {
+		if _, _, err := w.idx.BeginBlob(w.ctx, cas.Sum(d["pendingOld"])); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := w.store.Put(w.ctx, bytesReader(d["strayOld"]), cas.PutOptions{}); err != nil {
@@ -157,7 +157,7 @@ func TestMarkAndSweep(t *testing.T) {
 
 		w.clk.Advance(25 * time.Hour)
 		w.upload(d["unrefLeased"])
-		if _, err := w.idx.BeginBlob(w.ctx, cas.Sum(d["pendingFresh"])); err != nil {
+		if _, _, err := w.idx.BeginBlob(w.ctx, cas.Sum(d["pendingFresh"])); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := w.store.Put(w.ctx, bytesReader(d["strayYoung"]), cas.PutOptions{}); err != nil {
@@ -451,7 +451,7 @@ func TestInterruptedSweepIsCompleted(t *testing.T) {
 				if !errors.Is(err, index.ErrBlobMissing) {
 					t.Errorf("commit naming a claimed blob: %v, want ErrBlobMissing", err)
 				}
-				if _, err := w.idx.BeginBlob(w.ctx, h); !errors.Is(err, index.ErrBlobBusy) {
+				if _, _, err := w.idx.BeginBlob(w.ctx, h); !errors.Is(err, index.ErrBlobBusy) {
 					t.Errorf("upload of a claimed blob: %v, want ErrBlobBusy", err)
 				}
 				stored, err := w.Run(broken, rep.ID)

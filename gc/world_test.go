@@ -135,7 +135,7 @@ var errGaveUp = errors.New("upload: gave up")
 func uploadBlob(ctx context.Context, idx index.Store, store *cas.Store, data []byte) (cas.Hash, error) {
 	h := cas.Sum(data)
 	for attempt := 0; attempt < 200; attempt++ {
-		state, err := idx.BeginBlob(ctx, h)
+		state, ticket, err := idx.BeginBlob(ctx, h)
 		if errors.Is(err, index.ErrBlobBusy) {
 			time.Sleep(time.Millisecond)
 			continue
@@ -149,7 +149,7 @@ func uploadBlob(ctx context.Context, idx index.Store, store *cas.Store, data []b
 		if _, err := store.Put(ctx, bytes.NewReader(data), cas.PutOptions{Expected: &h}); err != nil {
 			return h, fmt.Errorf("put blob: %w", err)
 		}
-		err = idx.FinishBlob(ctx, h, int64(len(data)))
+		err = idx.FinishBlob(ctx, h, int64(len(data)), ticket)
 		if errors.Is(err, index.ErrBlobMissing) {
 			continue
 		}

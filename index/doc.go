@@ -78,6 +78,11 @@
 //   - Blob registry: see BlobState. Rows move pending → live → deleting →
 //     gone, or pending → deleting → gone; nothing leaves deleting but
 //     ForgetBlobs. RenewBlobs, BeginBlob and FinishBlob set LeasedAt to now.
+//     Each pending row carries the Ticket of its registration; FinishBlob
+//     makes a pending row live only under that ticket, so an upload that
+//     outlived its registration (claimed, deleted and forgotten by a sweep,
+//     then registered again by another uploader) cannot turn the new row
+//     live before the new uploader's bytes are durable.
 //
 // # Durability
 //

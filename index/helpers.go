@@ -1,6 +1,7 @@
 package index
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -145,6 +146,18 @@ func Reaches(from []uuid.UUID, to uuid.UUID, edges func(uuid.UUID) ([]uuid.UUID,
 		queue = append(queue, next...)
 	}
 	return false, nil
+}
+
+// NewTicket returns a random, non-zero Ticket that fits in 63 bits (a
+// PostgreSQL bigint).
+func NewTicket() Ticket {
+	for {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		if t := Ticket(binary.BigEndian.Uint64(b[:]) >> 1); t != 0 {
+			return t
+		}
+	}
 }
 
 // MaxTextBytes bounds a name, a media type or a collection field.

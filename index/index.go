@@ -246,13 +246,18 @@ type Store interface {
 
 	// BeginBlob is called before an upload writes bytes under h: a live blob
 	// gets its lease renewed (BlobLive), an absent one becomes pending
-	// (BlobPending) with a fresh lease, a pending one gets its lease renewed
-	// (BlobPending). A deleting one is ErrBlobBusy.
-	BeginBlob(ctx context.Context, h cas.Hash) (BlobState, error)
-	// FinishBlob is called when the bytes under h are durable: a pending or
-	// live blob becomes live with this size and a fresh lease. ErrBlobMissing
-	// when the row is gone or deleting (a sweep took it: upload again).
-	FinishBlob(ctx context.Context, h cas.Hash, size int64) error
+	// (BlobPending) with a fresh lease and a new Ticket, a pending one gets
+	// its lease renewed (BlobPending, with the Ticket of that registration,
+	// which concurrent uploaders of the same bytes share). A deleting one is
+	// ErrBlobBusy.
+	BeginBlob(ctx context.Context, h cas.Hash) (BlobState, Ticket, error)
+	// FinishBlob is called when the bytes under h are durable: a live blob
+	// gets a fresh lease; a pending one becomes live with this size and a
+	// fresh lease when ticket is the Ticket of its registration.
+	// ErrBlobMissing when the row is gone, deleting, or pending under another
+	// ticket (a sweep took the registration and someone registered the hash
+	// again: the bytes this caller wrote may be gone; upload again).
+	FinishBlob(ctx context.Context, h cas.Hash, size int64, ticket Ticket) error
 	// RenewBlobs renews the lease of every live blob among hs and returns the
 	// rows of those that are live (the others are missing to clients).
 	RenewBlobs(ctx context.Context, hs []cas.Hash) (map[cas.Hash]Blob, error)

@@ -220,6 +220,11 @@ func (s BlobState) String() string {
 	return "state(" + strconv.Itoa(int(s)) + ")"
 }
 
+// Ticket names one registration of a blob (one pending row). FinishBlob
+// checks it, so that an upload whose registration a sweep took can never
+// turn a later registration of the same hash live before its bytes exist.
+type Ticket uint64
+
 // Blob is a row of the blob registry.
 type Blob struct {
 	Hash      cas.Hash

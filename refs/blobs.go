@@ -64,7 +64,7 @@ func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) 
 // verified but nothing is written. Bytes that hash otherwise are a
 // *cas.MismatchError and store nothing.
 func (s *Service) PutBlob(ctx context.Context, h cas.Hash, r io.Reader) (info cas.Info, created bool, err error) {
-	state, err := s.beginBlob(ctx, h)
+	state, ticket, err := s.beginBlob(ctx, h)
 	if err != nil {
 		return cas.Info{}, false, err
 	}
@@ -79,7 +79,7 @@ func (s *Service) PutBlob(ctx context.Context, h cas.Hash, r io.Reader) (info ca
 	if err != nil {
 		return cas.Info{}, false, fmt.Errorf("refs: put blob %s: %w", h, err)
 	}
-	if err := s.finishBlob(ctx, h, info.Size); err != nil {
+	if err := s.finishBlob(ctx, h, info.Size, ticket); err != nil {
 		return cas.Info{}, false, err
 	}
 	return info, true, nil
@@ -131,23 +131,23 @@ func verify(r io.Reader, h cas.Hash) (int64, error) {
 
 // beginBlob registers an upload of h (BeginBlob), waiting a bounded time
 // while a sweep is deleting the same blob.
-func (s *Service) beginBlob(ctx context.Context, h cas.Hash) (index.BlobState, error) {
+func (s *Service) beginBlob(ctx context.Context, h cas.Hash) (index.BlobState, index.Ticket, error) {
 	deadline := time.Now().Add(s.opt.BusyWait)
 	delay := 10 * time.Millisecond
 	for {
-		state, err := s.idx.BeginBlob(ctx, h)
+		state, ticket, err := s.idx.BeginBlob(ctx, h)
 		if err == nil {
-			return state, nil
+			return state, ticket, nil
 		}
 		if !errors.Is(err, index.ErrBlobBusy) {
-			return 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
+			return 0, 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return 0, fmt.Errorf("%w: blob %s is being deleted by a sweep: %w", ErrRetry, h, err)
+			return 0, 0, fmt.Errorf("%w: blob %s is being deleted by a sweep: %w", ErrRetry, h, err)
 		}
 		if err := sleep(ctx, min(delay, left)); err != nil {
-			return 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
+			return 0, 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
 		}
 		delay = min(2*delay, 500*time.Millisecond)
 	}
@@ -157,9 +157,9 @@ func (s *Service) beginBlob(ctx context.Context, h cas.Hash) (index.BlobState, e
 // the registry row in between, the upload is registered again: the bytes are
 // the same whoever stored them, so when they are still there they become
 // live; when the sweep deleted them the client must send them again.
-func (s *Service) finishBlob(ctx context.Context, h cas.Hash, size int64) error {
+func (s *Service) finishBlob(ctx context.Context, h cas.Hash, size int64, ticket index.Ticket) error {
 	for attempt := 1; ; attempt++ {
-		err := s.idx.FinishBlob(ctx, h, size)
+		err := s.idx.FinishBlob(ctx, h, size, ticket)
 		if err == nil {
 			return nil
 		}
@@ -167,13 +167,14 @@ func (s *Service) finishBlob(ctx context.Context, h cas.Hash, size int64) error 
 			return fmt.Errorf("refs: finish upload of blob %s: %w", h, err)
 		}
 		s.log.Warn("a sweep took a blob while it was being stored; registering it again", "hash", h.String())
-		state, err := s.beginBlob(ctx, h)
+		state, again, err := s.beginBlob(ctx, h)
 		if err != nil {
 			return err
 		}
 		if state == index.BlobLive {
 			return nil
 		}
+		ticket = again
 		if _, err := s.blobs.Stat(ctx, h); err != nil {
 			if errors.Is(err, cas.ErrNotFound) {
 				return fmt.Errorf("%w: a sweep deleted blob %s while it was being stored; send it again", ErrRetry, h)
@@ -186,7 +187,7 @@ func (s *Service) finishBlob(ctx context.Context, h cas.Hash, size int64) error 
 // storeBytes stores b, whose hash is h, held in memory (OLX): nothing is
 // written when h is live already.
 func (s *Service) storeBytes(ctx context.Context, h cas.Hash, b []byte) error {
-	state, err := s.beginBlob(ctx, h)
+	state, ticket, err := s.beginBlob(ctx, h)
 	if err != nil {
 		return err
 	}
@@ -194,7 +195,7 @@ func (s *Service) storeBytes(ctx context.Context, h cas.Hash, b []byte) error {
 		if _, err := s.blobs.Put(ctx, bytes.NewReader(b), cas.PutOptions{Expected: &h}); err != nil {
 			return fmt.Errorf("refs: store blob %s: %w", h, err)
 		}
-		if err := s.finishBlob(ctx, h, int64(len(b))); err != nil {
+		if err := s.finishBlob(ctx, h, int64(len(b)), ticket); err != nil {
 			return err
 		}
 	}
@@ -243,7 +244,7 @@ func (st *staged) discard() {
 // overtook). When they were committed before and a sweep deleted them since,
 // it is ErrRetry: the body is consumed, the client must send it again.
 func (s *Service) settle(ctx context.Context, st *staged) error {
-	state, err := s.beginBlob(ctx, st.hash)
+	state, ticket, err := s.beginBlob(ctx, st.hash)
 	if err != nil {
 		return err
 	}
@@ -255,7 +256,7 @@ func (s *Service) settle(ctx context.Context, st *staged) error {
 			return fmt.Errorf("refs: commit blob %s: %w", st.hash, err)
 		}
 		st.committed = true
-		return s.finishBlob(ctx, st.hash, st.size)
+		return s.finishBlob(ctx, st.hash, st.size, ticket)
 	}
 	if _, err := s.blobs.Stat(ctx, st.hash); err != nil {
 		if errors.Is(err, cas.ErrNotFound) {
@@ -263,7 +264,7 @@ func (s *Service) settle(ctx context.Context, st *staged) error {
 		}
 		return fmt.Errorf("refs: stat blob %s: %w", st.hash, err)
 	}
-	return s.finishBlob(ctx, st.hash, st.size)
+	return s.finishBlob(ctx, st.hash, st.size, ticket)
 }
 
 // blobBytes returns the bytes of a small blob, from the cache when it can.

@@ -98,11 +98,12 @@ func registerBlobs(tb testing.TB, s index.Store, hs []cas.Hash) {
 				if i >= len(hs) {
 					return
 				}
-				if _, err := s.BeginBlob(ctx, hs[i]); err != nil {
+				_, tk, err := s.BeginBlob(ctx, hs[i])
+				if err != nil {
 					errs <- err
 					return
 				}
-				if err := s.FinishBlob(ctx, hs[i], 2048); err != nil {
+				if err := s.FinishBlob(ctx, hs[i], 2048, tk); err != nil {
 					errs <- err
 					return
 				}

@@ -19,19 +19,53 @@ var blobTests = []test{
 	{"ClaimedCannotBeReferenced", testClaimedNotReferenced},
 	{"DeletingAndForget", testDeletingAndForget},
 	{"Stream", testBlobsStream},
+	{"StaleTicket", testStaleTicket},
+}
+
+// testStaleTicket: an upload whose registration a sweep claimed and forgot
+// cannot finish the next registration of the same hash (whose bytes may not
+// be written yet); that registration's own ticket can.
+func testStaleTicket(e *env) {
+	h := e.unregistered()
+	st, first, err := e.s.BeginBlob(e.ctx, h)
+	if err != nil || st != index.BlobPending || first == 0 {
+		e.t.Fatalf("BeginBlob = %v, ticket %d, %v; want pending with a ticket", st, first, err)
+	}
+	if _, again, err := e.s.BeginBlob(e.ctx, h); err != nil || again != first {
+		e.t.Fatalf("BeginBlob of a pending hash gave ticket %d, %v; want the registration's %d", again, err, first)
+	}
+	e.clock.Advance(2 * time1h)
+	if claimed, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{h}, e.clock.Now()); err != nil || len(claimed) != 1 {
+		e.t.Fatalf("ClaimBlobs = %d rows, %v", len(claimed), err)
+	}
+	e.wantOK("ForgetBlobs", e.s.ForgetBlobs(e.ctx, []cas.Hash{h}))
+	st, second, err := e.s.BeginBlob(e.ctx, h)
+	if err != nil || st != index.BlobPending || second == first || second == 0 {
+		e.t.Fatalf("BeginBlob after ForgetBlobs = %v, ticket %d (first %d), %v", st, second, first, err)
+	}
+	e.wantBlobMissing("FinishBlob with the ticket of a forgotten registration", e.s.FinishBlob(e.ctx, h, 9, first), h)
+	if b := e.getBlob(h); b.State != index.BlobPending {
+		e.t.Fatalf("a stale FinishBlob changed the new registration to %v", b.State)
+	}
+	e.wantOK("FinishBlob with the new ticket", e.s.FinishBlob(e.ctx, h, 9, second))
+	// Once live, any finisher only renews (its bytes are the same bytes).
+	e.wantOK("FinishBlob of a live blob with an old ticket", e.s.FinishBlob(e.ctx, h, 9, first))
+	if b := e.getBlob(h); b.State != index.BlobLive || b.Size != 9 {
+		e.t.Fatalf("blob = %+v, want live of size 9", b)
+	}
 }
 
 func testBlobStateMachine(e *env) {
 	h := e.unregistered()
 	_, err := e.s.Blob(e.ctx, h)
 	e.wantErr("Blob of an unregistered hash", err, index.ErrNotFound)
-	e.wantBlobMissing("FinishBlob without BeginBlob", e.s.FinishBlob(e.ctx, h, 10), h)
+	e.wantBlobMissing("FinishBlob without BeginBlob", e.finish(h, 10), h)
 	_, err = e.s.Blob(e.ctx, h)
 	e.wantErr("Blob after a refused FinishBlob", err, index.ErrNotFound)
 
 	// absent → pending.
 	t0 := e.clock.Peek()
-	st, err := e.s.BeginBlob(e.ctx, h)
+	st, err := e.begin(h)
 	e.wantOK("BeginBlob", err)
 	if st != index.BlobPending {
 		e.t.Fatalf("BeginBlob of a new hash = %v, want pending", st)
@@ -47,7 +81,7 @@ func testBlobStateMachine(e *env) {
 	// pending → pending, lease renewed.
 	e.clock.Advance(time1h)
 	t1 := e.clock.Peek()
-	st, err = e.s.BeginBlob(e.ctx, h)
+	st, err = e.begin(h)
 	if err != nil || st != index.BlobPending {
 		e.t.Fatalf("BeginBlob of a pending hash = %v, %v; want pending", st, err)
 	}
@@ -60,7 +94,7 @@ func testBlobStateMachine(e *env) {
 	// pending → live with the size, lease renewed.
 	e.clock.Advance(time1h)
 	t2 := e.clock.Peek()
-	e.wantOK("FinishBlob", e.s.FinishBlob(e.ctx, h, 12345))
+	e.wantOK("FinishBlob", e.finish(h, 12345))
 	b = e.getBlob(h)
 	if b.State != index.BlobLive || b.Size != 12345 || !b.CreatedAt.Equal(created) {
 		e.t.Fatalf("finished blob = %+v", b)
@@ -70,7 +104,7 @@ func testBlobStateMachine(e *env) {
 	// live → live: BeginBlob renews and reports live; FinishBlob again is fine.
 	e.clock.Advance(time1h)
 	t3 := e.clock.Peek()
-	st, err = e.s.BeginBlob(e.ctx, h)
+	st, err = e.begin(h)
 	if err != nil || st != index.BlobLive {
 		e.t.Fatalf("BeginBlob of a live hash = %v, %v; want live", st, err)
 	}
@@ -79,7 +113,7 @@ func testBlobStateMachine(e *env) {
 		e.t.Fatalf("BeginBlob of a live blob changed it: %+v", b)
 	}
 	e.within("live LeasedAt renewed by BeginBlob", b.LeasedAt, t3, e.clock.Peek())
-	e.wantOK("FinishBlob of a live blob", e.s.FinishBlob(e.ctx, h, 12345))
+	e.wantOK("FinishBlob of a live blob", e.finish(h, 12345))
 	if b = e.getBlob(h); b.State != index.BlobLive || b.Size != 12345 {
 		e.t.Fatalf("blob after a second FinishBlob = %+v", b)
 	}
@@ -194,7 +228,7 @@ func testBlobCommitNeedsLive(e *env) {
 	e.wantIDs("Units after refused creates", unitIDs(units), []uuid.UUID{u.ID})
 	// Publishing a draft whose blob is still live works; the pending blob,
 	// once finished, can be named.
-	e.wantOK("FinishBlob", e.s.FinishBlob(e.ctx, pend, 77))
+	e.wantOK("FinishBlob", e.finish(pend, 77))
 	v, _ := e.commitUnit(u.ID, index.UnitChange{Hash: pend}, false)
 	if v.Size != 77 {
 		e.t.Fatalf("size of a version naming a finished blob = %d, want 77", v.Size)
@@ -329,9 +363,9 @@ func testClaimedNotReferenced(e *env) {
 		return err
 	})
 	e.wantBlobMissing("a commit naming a claimed blob", err, h)
-	_, err = e.s.BeginBlob(e.ctx, h)
+	_, err = e.begin(h)
 	e.wantErr("BeginBlob of a claimed blob", err, index.ErrBlobBusy)
-	e.wantBlobMissing("FinishBlob of a claimed blob", e.s.FinishBlob(e.ctx, h, 5), h)
+	e.wantBlobMissing("FinishBlob of a claimed blob", e.finish(h, 5), h)
 	if b := e.getBlob(h); b.State != index.BlobDeleting {
 		e.t.Fatalf("claimed blob became %v", b.State)
 	}
@@ -341,7 +375,7 @@ func testClaimedNotReferenced(e *env) {
 	if _, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{p}, e.clock.Now()); err != nil {
 		e.t.Fatalf("ClaimBlobs: %v", err)
 	}
-	e.wantBlobMissing("FinishBlob of a claimed pending blob", e.s.FinishBlob(e.ctx, p, 5), p)
+	e.wantBlobMissing("FinishBlob of a claimed pending blob", e.finish(p, 5), p)
 }
 
 func testDeletingAndForget(e *env) {
@@ -395,11 +429,11 @@ func testDeletingAndForget(e *env) {
 		e.t.Fatalf("DeletingBlobs after ForgetBlobs = %v, want %v", shorts(deleting), shorts(want))
 	}
 	// A forgotten hash starts a new life.
-	st, err := e.s.BeginBlob(e.ctx, a)
+	st, err := e.begin(a)
 	if err != nil || st != index.BlobPending {
 		e.t.Fatalf("BeginBlob after ForgetBlobs = %v, %v; want pending", st, err)
 	}
-	e.wantOK("FinishBlob", e.s.FinishBlob(e.ctx, a, 3))
+	e.wantOK("FinishBlob", e.finish(a, 3))
 	c := e.collection("c")
 	e.createUnit(index.NewUnit{Collection: c.ID, Hash: a})
 	e.wantOK("ForgetBlobs(nil)", e.s.ForgetBlobs(e.ctx, nil))

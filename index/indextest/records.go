@@ -240,8 +240,8 @@ func testClosed(e *env) {
 		}(),
 		"Collections": func() error { _, err := e.s.Collections(e.ctx, index.ListOptions{}); return err }(),
 		"Unit":        func() error { _, err := e.s.Unit(e.ctx, index.Latest(c.ID)); return err }(),
-		"BeginBlob":   func() error { _, err := e.s.BeginBlob(e.ctx, h); return err }(),
-		"FinishBlob":  e.s.FinishBlob(e.ctx, h, 1),
+		"BeginBlob":   func() error { _, err := e.begin(h); return err }(),
+		"FinishBlob":  e.finish(h, 1),
 		"Blobs":       e.s.Blobs(e.ctx, func(index.Blob) error { return nil }),
 		"ReferencedHashes": e.s.ReferencedHashes(e.ctx, func(cas.Hash) error {
 			return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,6 +74,24 @@ type env struct {
 	s     index.Store
 	clock *Clock
 	seq   atomic.Int64
+	// tickets holds the Ticket of the last registration of each hash.
+	tickets sync.Map
+}
+
+// begin is BeginBlob, remembering the ticket for finish.
+func (e *env) begin(h cas.Hash) (index.BlobState, error) {
+	st, tk, err := e.s.BeginBlob(e.ctx, h)
+	if err == nil {
+		e.tickets.Store(h, tk)
+	}
+	return st, err
+}
+
+// finish is FinishBlob under the ticket of the last begin of h (0 when none).
+func (e *env) finish(h cas.Hash, size int64) error {
+	tk, _ := e.tickets.Load(h)
+	t, _ := tk.(index.Ticket)
+	return e.s.FinishBlob(e.ctx, h, size, t)
 }
 
 func newEnv(t *testing.T, open func(t *testing.T, opt index.Options) index.Store) *env {
@@ -116,14 +135,14 @@ func (e *env) blobSized(size int64) (cas.Hash, int64) {
 // register makes h a live blob of size.
 func (e *env) register(h cas.Hash, size int64) {
 	e.t.Helper()
-	st, err := e.s.BeginBlob(e.ctx, h)
+	st, err := e.begin(h)
 	if err != nil {
 		e.t.Fatalf("BeginBlob(%s): %v", short(h), err)
 	}
 	if st != index.BlobPending && st != index.BlobLive {
 		e.t.Fatalf("BeginBlob(%s) = %v, want pending or live", short(h), st)
 	}
-	if err := e.s.FinishBlob(e.ctx, h, size); err != nil {
+	if err := e.finish(h, size); err != nil {
 		e.t.Fatalf("FinishBlob(%s): %v", short(h), err)
 	}
 }
@@ -132,7 +151,7 @@ func (e *env) register(h cas.Hash, size int64) {
 func (e *env) pending() cas.Hash {
 	e.t.Helper()
 	h := cas.Sum(fmt.Appendf(nil, "pending %s %d", e.t.Name(), e.seq.Add(1)))
-	st, err := e.s.BeginBlob(e.ctx, h)
+	st, err := e.begin(h)
 	if err != nil || st != index.BlobPending {
 		e.t.Fatalf("BeginBlob(%s) = %v, %v; want pending", short(h), st, err)
 	}

@@ -22,14 +22,15 @@ func checkpointAsset(t *testing.T, s *Store, col uuid.UUID, name string) index.A
 	t.Helper()
 	ctx := context.Background()
 	h := cas.Sum([]byte(name))
-	if _, err := s.BeginBlob(ctx, h); err != nil {
+	_, tk, err := s.BeginBlob(ctx, h)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishBlob(ctx, h, int64(len(name))); err != nil {
+	if err := s.FinishBlob(ctx, h, int64(len(name)), tk); err != nil {
 		t.Fatal(err)
 	}
 	var a index.Asset
-	err := s.Update(ctx, func(tx index.Tx) error {
+	err = s.Update(ctx, func(tx index.Tx) error {
 		var err error
 		a, err = tx.CreateAsset(index.NewAsset{Collection: col, Name: name, MediaType: "text/plain", Hash: h})
 		return err

@@ -203,25 +203,40 @@ func decodeLinkSet(b []byte) (linkSet, error) {
 }
 
 // blobRow is a registry row under b|hash (the hash is the key).
-func encodeBlob(b index.Blob) []byte {
-	out := make([]byte, 0, 2+3*binary.MaxVarintLen64)
-	out = append(out, formatV1, byte(b.State))
+// blobFormatTicket is the blob row format with the registration's ticket
+// after the times; formatV1 rows have none (ticket 0).
+const blobFormatTicket = 2
+
+func encodeBlob(b index.Blob, ticket index.Ticket) []byte {
+	out := make([]byte, 0, 2+4*binary.MaxVarintLen64)
+	out = append(out, blobFormatTicket, byte(b.State))
 	out = binary.AppendVarint(out, b.Size)
 	out = binary.AppendVarint(out, b.CreatedAt.UnixNano())
 	out = binary.AppendVarint(out, b.LeasedAt.UnixNano())
+	out = binary.AppendUvarint(out, uint64(ticket))
 	return out
 }
 
 func decodeBlob(h cas.Hash, b []byte) (index.Blob, error) {
+	out, _, err := decodeBlobTicket(h, b)
+	return out, err
+}
+
+func decodeBlobTicket(h cas.Hash, b []byte) (index.Blob, index.Ticket, error) {
 	d := decoder{b: b}
-	if d.byte() != formatV1 {
-		return index.Blob{}, fmt.Errorf("%w: blob format", errCorrupt)
+	format := d.byte()
+	if format != formatV1 && format != blobFormatTicket {
+		return index.Blob{}, 0, fmt.Errorf("%w: blob format", errCorrupt)
 	}
 	out := index.Blob{Hash: h, State: index.BlobState(d.byte())}
 	out.Size = d.varint()
 	out.CreatedAt = fromNS(d.varint())
 	out.LeasedAt = fromNS(d.varint())
-	return out, d.done("blob")
+	var ticket index.Ticket
+	if format == blobFormatTicket {
+		ticket = index.Ticket(d.uvarint())
+	}
+	return out, ticket, d.done("blob")
 }
 
 func encodeIdempotency(r index.IdempotencyRecord) []byte {

@@ -18,10 +18,13 @@ const ctxEvery = 1024
 
 // BeginBlob registers an upload of h: absent becomes pending, pending and
 // live get a fresh lease, deleting is ErrBlobBusy.
-func (s *Store) BeginBlob(ctx context.Context, h cas.Hash) (index.BlobState, error) {
-	var state index.BlobState
+func (s *Store) BeginBlob(ctx context.Context, h cas.Hash) (index.BlobState, index.Ticket, error) {
+	var (
+		state  index.BlobState
+		ticket index.Ticket
+	)
 	err := s.writeRegistry(ctx, func(t *tx) error {
-		b, ok, err := t.blob(h)
+		b, tk, ok, err := t.blobTicket(h)
 		if err != nil {
 			return err
 		}
@@ -29,33 +32,34 @@ func (s *Store) BeginBlob(ctx context.Context, h cas.Hash) (index.BlobState, err
 		switch {
 		case !ok:
 			b = index.Blob{Hash: h, Size: -1, State: index.BlobPending, CreatedAt: now}
+			tk = index.NewTicket()
 		case b.State == index.BlobDeleting:
 			return fmt.Errorf("%w: %s", index.ErrBlobBusy, h)
 		}
 		b.LeasedAt = now
-		t.set(blobKey(h), encodeBlob(b))
-		state = b.State
+		t.set(blobKey(h), encodeBlob(b, tk))
+		state, ticket = b.State, tk
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("index: begin blob %s: %w", h, err)
+		return 0, 0, fmt.Errorf("index: begin blob %s: %w", h, err)
 	}
-	return state, nil
+	return state, ticket, nil
 }
 
-// FinishBlob makes a pending or live h live with this size and a fresh
-// lease; a row gone or deleting is ErrBlobMissing.
-func (s *Store) FinishBlob(ctx context.Context, h cas.Hash, size int64) error {
+// FinishBlob makes h live with this size and a fresh lease when it is live,
+// or pending under ticket; else ErrBlobMissing.
+func (s *Store) FinishBlob(ctx context.Context, h cas.Hash, size int64, ticket index.Ticket) error {
 	err := s.writeRegistry(ctx, func(t *tx) error {
-		b, ok, err := t.blob(h)
+		b, tk, ok, err := t.blobTicket(h)
 		if err != nil {
 			return err
 		}
-		if !ok || b.State == index.BlobDeleting {
+		if !ok || b.State == index.BlobDeleting || (b.State == index.BlobPending && tk != ticket) {
 			return &index.BlobMissingError{Hash: h}
 		}
 		b.State, b.Size, b.LeasedAt = index.BlobLive, size, fromNS(t.at)
-		t.set(blobKey(h), encodeBlob(b))
+		t.set(blobKey(h), encodeBlob(b, 0))
 		return nil
 	})
 	if err != nil {
@@ -81,7 +85,7 @@ func (s *Store) RenewBlobs(ctx context.Context, hs []cas.Hash) (map[cas.Hash]ind
 				continue
 			}
 			b.LeasedAt = fromNS(t.at)
-			t.set(blobKey(h), encodeBlob(b))
+			t.set(blobKey(h), encodeBlob(b, 0))
 			live[h] = b
 		}
 		return nil
@@ -109,7 +113,7 @@ func (s *Store) LoadBlobs(ctx context.Context, blobs []index.Blob) error {
 				b = index.Blob{Hash: in.Hash, CreatedAt: now}
 			}
 			b.State, b.Size, b.LeasedAt = index.BlobLive, in.Size, now
-			t.set(blobKey(in.Hash), encodeBlob(b))
+			t.set(blobKey(in.Hash), encodeBlob(b, 0))
 		}
 		return nil
 	})
@@ -147,7 +151,7 @@ func (s *Store) ClaimBlobs(ctx context.Context, hs []cas.Hash, leaseCutoff time.
 				continue
 			}
 			b.State = index.BlobDeleting
-			t.set(blobKey(h), encodeBlob(b))
+			t.set(blobKey(h), encodeBlob(b, 0))
 			t.set(deletingKey(h), nil)
 			claimed = append(claimed, b)
 		}

@@ -121,7 +121,7 @@ func TestValuesRoundTrip(t *testing.T) {
 
 	now := time.Unix(0, time.Now().UnixNano()).UTC()
 	b := index.Blob{Hash: cas.Sum([]byte("b")), Size: -1, State: index.BlobDeleting, CreatedAt: now, LeasedAt: now.Add(time.Hour)}
-	if got, err := decodeBlob(b.Hash, encodeBlob(b)); err != nil || got != b {
+	if got, err := decodeBlob(b.Hash, encodeBlob(b, 7)); err != nil || got != b {
 		t.Fatalf("blob round trip = %+v, %v", got, err)
 	}
 	r := index.IdempotencyRecord{Key: "POST /api/v1/units\x00k", Fingerprint: cas.Sum([]byte("f")), Status: 201, Body: []byte(`{}`), ExpiresAt: now}
@@ -169,10 +169,11 @@ func (f *fixture) blob() cas.Hash {
 	f.t.Helper()
 	f.n++
 	h := cas.Sum(fmt.Appendf(nil, "blob %s %d", f.t.Name(), f.n))
-	if _, err := f.s.BeginBlob(f.ctx, h); err != nil {
+	_, tk, err := f.s.BeginBlob(f.ctx, h)
+	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := f.s.FinishBlob(f.ctx, h, int64(f.n)); err != nil {
+	if err := f.s.FinishBlob(f.ctx, h, int64(f.n), tk); err != nil {
 		f.t.Fatal(err)
 	}
 	return h
@@ -202,7 +203,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 	target := f.unit("target")
 	u := f.unit("linker", index.Link{Target: target.ID})
 	pending := cas.Sum([]byte("pending"))
-	if _, err := s.BeginBlob(f.ctx, pending); err != nil {
+	if _, _, err := s.BeginBlob(f.ctx, pending); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -449,15 +450,16 @@ func TestRegistryOutsideWriterTurn(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- s.Update(ctx, func(tx index.Tx) error {
-			if _, err := s.BeginBlob(ctx, h); err != nil {
+			_, tk, err := s.BeginBlob(ctx, h)
+			if err != nil {
 				return err
 			}
-			if err := s.FinishBlob(ctx, h, 10); err != nil {
+			if err := s.FinishBlob(ctx, h, 10, tk); err != nil {
 				return err
 			}
 			close(inside)
 			<-release
-			_, err := tx.CreateUnit(index.NewUnit{Collection: f.coll, Hash: h})
+			_, err = tx.CreateUnit(index.NewUnit{Collection: f.coll, Hash: h})
 			return err
 		})
 	}()

@@ -689,15 +689,21 @@ func (v *view) Blob(_ context.Context, h cas.Hash) (index.Blob, error) {
 }
 
 func (v *view) blob(h cas.Hash) (index.Blob, bool, error) {
+	b, _, ok, err := v.blobTicket(h)
+	return b, ok, err
+}
+
+// blobTicket is blob with the ticket of a pending row's registration.
+func (v *view) blobTicket(h cas.Hash) (index.Blob, index.Ticket, bool, error) {
 	val, ok, err := getValue(v.r, blobKey(h))
 	if err != nil || !ok {
-		return index.Blob{}, false, err
+		return index.Blob{}, 0, false, err
 	}
-	b, err := decodeBlob(h, val)
+	b, ticket, err := decodeBlobTicket(h, val)
 	if err != nil {
-		return index.Blob{}, false, fmt.Errorf("index: blob %s: %w", h, err)
+		return index.Blob{}, 0, false, fmt.Errorf("index: blob %s: %w", h, err)
 	}
-	return b, true, nil
+	return b, ticket, true, nil
 }
 
 // Idempotency returns the record under key unless it has expired.

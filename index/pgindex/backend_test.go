@@ -203,10 +203,11 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) blob() cas.Hash {
 	f.t.Helper()
 	h := cas.Sum(fmt.Appendf(nil, "%s %d", f.t.Name(), f.seq.Add(1)))
-	if _, err := f.s.BeginBlob(f.ctx, h); err != nil {
+	_, tk, err := f.s.BeginBlob(f.ctx, h)
+	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := f.s.FinishBlob(f.ctx, h, 100); err != nil {
+	if err := f.s.FinishBlob(f.ctx, h, 100, tk); err != nil {
 		f.t.Fatal(err)
 	}
 	return h

@@ -14,17 +14,18 @@ import (
 
 // BeginBlob registers an upload of h: an absent row becomes pending, a
 // pending or live one has its lease renewed; a deleting one is ErrBlobBusy.
-func (s *Store) BeginBlob(ctx context.Context, h cas.Hash) (index.BlobState, error) {
+func (s *Store) BeginBlob(ctx context.Context, h cas.Hash) (index.BlobState, index.Ticket, error) {
 	now := s.now()
 	var (
-		state int16
-		found bool
+		state  int16
+		ticket int64
+		found  bool
 	)
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO blobs (hash, size, state, created_at, leased_at) VALUES ($1, -1, 1, $2, $2)
+	b.Queue(`INSERT INTO blobs (hash, size, state, created_at, leased_at, ticket) VALUES ($1, -1, 1, $2, $2, $3)
 ON CONFLICT (hash) DO UPDATE SET leased_at = EXCLUDED.leased_at WHERE blobs.state <> 3
-RETURNING state`, h[:], now).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&state)
+RETURNING state, ticket`, h[:], now, int64(index.NewTicket())).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&state, &ticket)
 		if err == pgx.ErrNoRows {
 			return nil
 		}
@@ -32,21 +33,22 @@ RETURNING state`, h[:], now).QueryRow(func(row pgx.Row) error {
 		return err
 	})
 	if err := s.run(ctx, b); err != nil {
-		return 0, s.wrap("begin blob "+h.String(), err)
+		return 0, 0, s.wrap("begin blob "+h.String(), err)
 	}
 	if !found {
-		return 0, fmt.Errorf("pgindex: begin blob %s: %w", h, index.ErrBlobBusy)
+		return 0, 0, fmt.Errorf("pgindex: begin blob %s: %w", h, index.ErrBlobBusy)
 	}
-	return index.BlobState(state), nil
+	return index.BlobState(state), index.Ticket(ticket), nil
 }
 
-// FinishBlob makes a pending or live h live with size and a fresh lease.
-func (s *Store) FinishBlob(ctx context.Context, h cas.Hash, size int64) error {
+// FinishBlob makes h live with size and a fresh lease when it is live, or
+// pending under ticket.
+func (s *Store) FinishBlob(ctx context.Context, h cas.Hash, size int64, ticket index.Ticket) error {
 	now := s.now()
 	var n int64
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE blobs SET state = 2, size = $2, leased_at = $3 WHERE hash = $1 AND state IN (1, 2)`,
-		h[:], size, now).Exec(func(ct pgconn.CommandTag) error { n = ct.RowsAffected(); return nil })
+	b.Queue(`UPDATE blobs SET state = 2, size = $2, leased_at = $3 WHERE hash = $1 AND (state = 2 OR (state = 1 AND ticket = $4))`,
+		h[:], size, now, int64(ticket)).Exec(func(ct pgconn.CommandTag) error { n = ct.RowsAffected(); return nil })
 	if err := s.run(ctx, b); err != nil {
 		return s.wrap("finish blob "+h.String(), err)
 	}

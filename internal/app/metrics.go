@@ -270,14 +270,14 @@ func (x *meteredIndex) Collection(ctx context.Context, id uuid.UUID, v int64) (_
 	return x.Store.Collection(ctx, id, v)
 }
 
-func (x *meteredIndex) BeginBlob(ctx context.Context, h cas.Hash) (_ index.BlobState, err error) {
+func (x *meteredIndex) BeginBlob(ctx context.Context, h cas.Hash) (_ index.BlobState, _ index.Ticket, err error) {
 	defer func(t time.Time) { x.observe("begin_blob", t, err) }(time.Now())
 	return x.Store.BeginBlob(ctx, h)
 }
 
-func (x *meteredIndex) FinishBlob(ctx context.Context, h cas.Hash, size int64) (err error) {
+func (x *meteredIndex) FinishBlob(ctx context.Context, h cas.Hash, size int64, ticket index.Ticket) (err error) {
 	defer func(t time.Time) { x.observe("finish_blob", t, err) }(time.Now())
-	return x.Store.FinishBlob(ctx, h, size)
+	return x.Store.FinishBlob(ctx, h, size, ticket)
 }
 
 func (x *meteredIndex) RenewBlobs(ctx context.Context, hs []cas.Hash) (_ map[cas.Hash]index.Blob, err error) {
