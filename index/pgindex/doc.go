@@ -62,7 +62,9 @@
 //     latest version and draft, unique per collection across units and
 //     assets; "" is no name and has no row.
 //   - blobs (hash pk, size, state 1 pending / 2 live / 3 deleting,
-//     created_at, leased_at).
+//     created_at, leased_at, ticket): ticket is the registration a pending
+//     row belongs to (migration 00002); FinishBlob makes it live only under
+//     that ticket.
 //   - idempotency (key bytea pk, fingerprint, status, body, expires_at): the
 //     key is bytea because scoped keys hold a NUL.
 //   - gc_runs (id pk, started_at, report bytea, kept byte for byte).
