@@ -14,6 +14,27 @@ var draftTests = []test{
 	{"BaseVersion", testDraftBaseVersion},
 	{"PublishedFromDraftOnly", testPublishedFromDraftOnly},
 	{"Assets", testAssetDrafts},
+	{"DeleteDraftOfDraftOnly", testDeleteDraftOfDraftOnly},
+}
+
+// testDeleteDraftOfDraftOnly: a draft-only entity is nothing without its
+// draft, so deleting the draft deletes the entity, as DeleteEntity would:
+// refused while another unit links it, and then its uuid is gone and its
+// collection holds nothing.
+func testDeleteDraftOfDraftOnly(e *env) {
+	c := e.collection("c")
+	d := e.draftUnit(c.ID, "d.xml")
+	linker := e.unit(c.ID, "linker", index.Link{Target: d.ID})
+	err := e.update(func(tx index.Tx) error { return tx.DeleteUnitDraft(d.ID) })
+	e.wantErr("DeleteUnitDraft of a linked draft-only unit", err, index.ErrConflict)
+	if _, err := e.s.Unit(e.ctx, index.Ref{ID: d.ID, Draft: true}); err != nil {
+		e.t.Fatalf("draft after a refused delete: %v", err)
+	}
+	e.wantOK("DeleteEntity of the linker", e.update(func(tx index.Tx) error { return tx.DeleteEntity(linker.ID) }))
+	e.wantOK("DeleteUnitDraft", e.update(func(tx index.Tx) error { return tx.DeleteUnitDraft(d.ID) }))
+	_, err = e.s.Kind(e.ctx, d.ID)
+	e.wantErr("Kind of a draft-only unit whose draft was deleted", err, index.ErrNotFound)
+	e.wantOK("DeleteCollection (nothing left in it)", e.update(func(tx index.Tx) error { return tx.DeleteCollection(c.ID, false) }))
 }
 
 func testDraftOnlyInvisible(e *env) {

@@ -71,7 +71,7 @@
 //	e uuid                              → entity record
 //	v uuid version                      → version record (version 0: the draft)
 //	c created uuid                      → ∅            every collection, in list order
-//	m collection kind created uuid      → 1 published / 0 draft-only or shell
+//	m collection kind created uuid      → 1 published / 0 draft-only
 //	n collection name                   → holder uuid  names of latest versions and drafts
 //	l set                               → refs, links  link sets
 //	r target pin set                    → ∅            reverse links (pin 0: unpinned)

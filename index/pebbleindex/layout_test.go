@@ -348,58 +348,6 @@ func TestFailedMethodLeavesBatch(t *testing.T) {
 	}
 }
 
-// TestShell checks what is left of an entity whose only version, a draft,
-// is deleted.
-func TestShell(t *testing.T) {
-	s := openTest(t, Options{InMemory: true})
-	f := newFixture(t, s)
-	h := f.blob()
-	var d index.Unit
-	err := s.Update(f.ctx, func(tx index.Tx) (err error) {
-		d, err = tx.CreateUnit(index.NewUnit{Collection: f.coll, Name: "draft", Hash: h, Draft: true})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	linker := f.unit("linker", index.Link{Target: d.ID})
-	if err := s.Update(f.ctx, func(tx index.Tx) error { return tx.DeleteUnitDraft(d.ID) }); err != nil {
-		t.Fatal(err)
-	}
-	if k, err := s.Kind(f.ctx, d.ID); err != nil || k != index.KindUnit {
-		t.Fatalf("Kind of a shell = %v, %v", k, err)
-	}
-	for _, ref := range []index.Ref{index.Latest(d.ID), {ID: d.ID, Draft: true}, {ID: d.ID, Version: 1}} {
-		if _, err := s.Unit(f.ctx, ref); !errors.Is(err, index.ErrNotFound) {
-			t.Fatalf("Unit(%s) of a shell: %v", ref, err)
-		}
-	}
-	// Its name is free, links to it stay, and a new draft brings it back.
-	other := f.unit("draft")
-	if got, err := s.Unit(f.ctx, index.Latest(linker.ID)); err != nil || len(got.Links) != 1 {
-		t.Fatalf("linker = %+v, %v", got, err)
-	}
-	err = s.Update(f.ctx, func(tx index.Tx) error {
-		_, _, err := tx.CommitUnit(d.ID, index.UnitChange{Hash: h, Name: ptr("draft")}, true)
-		return err
-	})
-	var ce *index.ConflictError
-	if !errors.As(err, &ce) || ce.Holder != other.ID {
-		t.Fatalf("draft with a taken name: %v", err)
-	}
-	err = s.Update(f.ctx, func(tx index.Tx) error {
-		_, _, err := tx.CommitUnit(d.ID, index.UnitChange{Hash: h}, false)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Unit(f.ctx, index.Latest(d.ID))
-	if err != nil || got.Version != 1 || got.Name != "" {
-		t.Fatalf("shell's first version = %+v, %v", got, err)
-	}
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // BenchmarkCodec compares the binary encoding of a unit version record with

@@ -410,19 +410,21 @@ func (t *tx) PublishAssetDraft(id uuid.UUID) (index.Asset, error) {
 }
 
 // DeleteUnitDraft deletes the draft of a unit.
-func (t *tx) DeleteUnitDraft(id uuid.UUID) error {
-	e, err := t.entityOf(id, index.KindUnit)
+func (t *tx) DeleteUnitDraft(id uuid.UUID) error { return t.deleteDraftOf(id, index.KindUnit) }
+
+// DeleteAssetDraft deletes the draft of an asset.
+func (t *tx) DeleteAssetDraft(id uuid.UUID) error { return t.deleteDraftOf(id, index.KindAsset) }
+
+// deleteDraftOf deletes the draft of a unit or an asset. A draft-only entity
+// is nothing without its draft: it goes as DeleteEntity would take it
+// (refused while another unit links it), as on PostgreSQL.
+func (t *tx) deleteDraftOf(id uuid.UUID, kind index.Kind) error {
+	e, err := t.entityOf(id, kind)
 	if err != nil {
 		return err
 	}
-	return t.deleteDraft(id, &e)
-}
-
-// DeleteAssetDraft deletes the draft of an asset.
-func (t *tx) DeleteAssetDraft(id uuid.UUID) error {
-	e, err := t.entityOf(id, index.KindAsset)
-	if err != nil {
-		return err
+	if e.Latest == 0 && e.HasDraft {
+		return t.DeleteEntity(id)
 	}
 	return t.deleteDraft(id, &e)
 }
