@@ -66,6 +66,14 @@ type Config struct {
 	PartSize uint64
 	// CreateBucket creates the bucket when it does not exist.
 	CreateBucket bool
+	// Timeout bounds each wait on the bucket: a request that sends no bulk
+	// bytes (stat, delete, a small blob's PUT, the first answer of a read),
+	// each read of an object, each hand-off of bytes to a streaming upload
+	// (the bucket must take a part within it), and a server-side copy (plus
+	// a second per 20 MiB). A bucket, or a network, that stops answering
+	// then fails the call with a *TimeoutError instead of hanging it.
+	// 0 means DefaultTimeout (30s).
+	Timeout time.Duration
 }
 
 // Store is a cas.Backend over an S3 bucket. It is safe for concurrent use.
@@ -75,6 +83,7 @@ type Store struct {
 	bucket   string
 	prefix   string
 	partSize uint64
+	timeout  time.Duration
 
 	// copyLimit is the size above which Commit copies with ComposeObject
 	// rather than CopyObject, and composePartSize that copy's part size
@@ -132,7 +141,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		bucket:    cfg.Bucket,
 		prefix:    prefix,
 		partSize:  partSize,
+		timeout:   cfg.Timeout,
 		copyLimit: maxCopySize,
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultTimeout
 	}
 	exists, err := bucketExists(ctx, client, cfg.Bucket)
 	if err != nil {
@@ -233,46 +246,67 @@ func translate(err error) error {
 
 // Stat implements cas.Backend.
 func (s *Store) Stat(ctx context.Context, h cas.Hash) (cas.Info, error) {
+	ctx, cancel := s.bounded(ctx, 0)
+	defer cancel()
 	st, err := s.client.StatObject(ctx, s.bucket, s.Key(h), minio.StatObjectOptions{})
 	if err != nil {
-		return cas.Info{}, translate(err)
+		return cas.Info{}, s.late(ctx, translate(err))
 	}
 	return cas.Info{Hash: h, Size: st.Size, ModTime: st.LastModified}, nil
 }
 
 // Open implements cas.Backend. The Reader is minio-go's Object: Read
-// streams one GET; Seek and ReadAt issue ranged GETs.
+// streams one GET; Seek and ReadAt issue ranged GETs. The first answer and
+// each read are bounded by the timeout.
 func (s *Store) Open(ctx context.Context, h cas.Hash) (cas.Reader, error) {
-	obj, err := s.client.GetObject(ctx, s.bucket, s.Key(h), minio.GetObjectOptions{})
+	ctx, cancel := context.WithCancelCause(ctx)
+	cut := func() { cancel(errNoAnswer) }
+	var obj *minio.Object
+	var st minio.ObjectInfo
+	var err error
+	guard(s.timeout, cut, func() {
+		obj, err = s.client.GetObject(ctx, s.bucket, s.Key(h), minio.GetObjectOptions{})
+		if err == nil {
+			if st, err = obj.Stat(); err != nil {
+				obj.Close()
+			}
+		}
+	})
 	if err != nil {
-		return nil, translate(err)
+		err = s.late(ctx, translate(err))
+		cancel(nil)
+		return nil, err
 	}
-	st, err := obj.Stat()
-	if err != nil {
-		obj.Close()
-		return nil, translate(err)
-	}
-	return &objectReader{obj: obj, size: st.Size}, nil
+	return &objectReader{s: s, obj: obj, size: st.Size, ctx: ctx, cancel: cancel, cut: cut}, nil
 }
 
 type objectReader struct {
-	obj  *minio.Object
-	size int64
+	s      *Store
+	obj    *minio.Object
+	size   int64
+	ctx    context.Context // the object's requests'; cut when a read stalls
+	cancel context.CancelCauseFunc
+	cut    func()
 }
 
-func (r *objectReader) Read(p []byte) (int, error) {
-	n, err := r.obj.Read(p)
-	return n, translateRead(err)
+func (r *objectReader) Read(p []byte) (n int, err error) {
+	guard(r.s.timeout, r.cut, func() { n, err = r.obj.Read(p) })
+	return n, r.s.late(r.ctx, translateRead(err))
 }
 
-func (r *objectReader) ReadAt(p []byte, off int64) (int, error) {
-	n, err := r.obj.ReadAt(p, off)
-	return n, translateRead(err)
+func (r *objectReader) ReadAt(p []byte, off int64) (n int, err error) {
+	guard(r.s.timeout, r.cut, func() { n, err = r.obj.ReadAt(p, off) })
+	return n, r.s.late(r.ctx, translateRead(err))
 }
 
 func (r *objectReader) Seek(off int64, whence int) (int64, error) { return r.obj.Seek(off, whence) }
 func (r *objectReader) Size() int64                               { return r.size }
-func (r *objectReader) Close() error                              { return r.obj.Close() }
+
+func (r *objectReader) Close() error {
+	err := r.obj.Close()
+	r.cancel(nil)
+	return err
+}
 
 func translateRead(err error) error {
 	if err == nil || err == io.EOF {
@@ -310,7 +344,9 @@ type writer struct {
 
 	// Set when the upload streams (startStream).
 	pw     *io.PipeWriter
+	putCtx context.Context
 	cancel context.CancelFunc
+	cut    func()        // cancel, saying the bucket did not answer in time
 	done   chan struct{} // closed when PutObject has returned
 
 	mu     sync.Mutex
@@ -331,9 +367,11 @@ func (w *writer) committing() bool {
 
 // startStream starts the multipart PutObject and feeds it what was held.
 func (w *writer) startStream() error {
-	putCtx, cancel := context.WithCancel(w.ctx)
+	putCtx, cancel := context.WithCancelCause(w.ctx)
 	pr, pw := io.Pipe()
-	w.pw, w.cancel, w.done = pw, cancel, make(chan struct{})
+	w.pw, w.putCtx, w.done = pw, putCtx, make(chan struct{})
+	w.cancel = func() { cancel(nil) }
+	w.cut = func() { cancel(errNoAnswer) }
 	// minio-go blocks reading the pipe, not watching ctx: end the read too.
 	stop := context.AfterFunc(putCtx, func() { pr.CloseWithError(putCtx.Err()) })
 	go func() {
@@ -362,8 +400,10 @@ func (w *writer) startStream() error {
 	if len(held) == 0 {
 		return nil
 	}
-	if _, err := pw.Write(held); err != nil {
-		return fmt.Errorf("s3store: upload %s: %w", w.key, translate(err))
+	var err error
+	guard(w.s.timeout, w.cut, func() { _, err = pw.Write(held) })
+	if err != nil {
+		return fmt.Errorf("s3store: upload %s: %w", w.key, w.s.late(putCtx, translate(err)))
 	}
 	return nil
 }
@@ -389,10 +429,12 @@ func (w *writer) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	n, err := w.pw.Write(p)
+	var n int
+	var err error
+	guard(w.s.timeout, w.cut, func() { n, err = w.pw.Write(p) })
 	w.n += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("s3store: upload %s: %w", w.key, translate(err))
+		return n, fmt.Errorf("s3store: upload %s: %w", w.key, w.s.late(w.putCtx, translate(err)))
 	}
 	return n, nil
 }
@@ -412,10 +454,12 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		_, err := w.s.client.PutObject(ctx, w.s.bucket, final, bytes.NewReader(held), int64(len(held)),
+		pctx, cancel := w.s.bounded(ctx, 0)
+		defer cancel()
+		_, err := w.s.client.PutObject(pctx, w.s.bucket, final, bytes.NewReader(held), int64(len(held)),
 			minio.PutObjectOptions{ContentType: contentType})
 		if err != nil {
-			return fmt.Errorf("s3store: put %s: %w", final, translate(err))
+			return fmt.Errorf("s3store: put %s: %w", final, w.s.late(pctx, translate(err)))
 		}
 		return nil
 	}
@@ -428,9 +472,9 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
 	w.commit = true
 	w.mu.Unlock()
 	_ = w.pw.Close()
-	<-w.done
+	guard(w.s.timeout, w.cut, func() { <-w.done })
 	if w.err != nil {
-		return fmt.Errorf("s3store: upload %s: %w", w.key, translate(w.err))
+		return fmt.Errorf("s3store: upload %s: %w", w.key, w.s.late(w.putCtx, translate(w.err)))
 	}
 	if w.info.Size != size {
 		// Not reachable when minio-go works; never leave wrong bytes behind.
@@ -464,12 +508,14 @@ func (w *writer) Cancel() error {
 // moveTemp copies the object tmp to final by a server-side copy, unless
 // final already holds the blob.
 func (s *Store) moveTemp(ctx context.Context, tmp, final string, size int64) error {
+	ctx, cancel := s.bounded(ctx, time.Duration(size/copyRate)*time.Second)
+	defer cancel()
 	st, err := s.client.StatObject(ctx, s.bucket, final, minio.StatObjectOptions{})
 	if err == nil && st.Size == size {
 		return nil // stored by an earlier put of the same bytes
 	}
 	if err != nil && !errors.Is(translate(err), cas.ErrNotFound) {
-		return fmt.Errorf("s3store: stat %s: %w", final, translate(err))
+		return fmt.Errorf("s3store: stat %s: %w", final, s.late(ctx, translate(err)))
 	}
 	dst := minio.CopyDestOptions{Bucket: s.bucket, Object: final}
 	src := minio.CopySrcOptions{Bucket: s.bucket, Object: tmp}
@@ -481,7 +527,7 @@ func (s *Store) moveTemp(ctx context.Context, tmp, final string, size int64) err
 		_, err = s.client.ComposeObject(ctx, dst, src)
 	}
 	if err != nil {
-		return fmt.Errorf("s3store: copy %s to %s: %w", tmp, final, translate(err))
+		return fmt.Errorf("s3store: copy %s to %s: %w", tmp, final, s.late(ctx, translate(err)))
 	}
 	return nil
 }
@@ -496,11 +542,13 @@ func (s *Store) removeDetached(key string) {
 // Delete implements cas.Backend. S3 deletes absent keys without complaint,
 // so Delete checks first.
 func (s *Store) Delete(ctx context.Context, h cas.Hash) error {
+	ctx, cancel := s.bounded(ctx, 0)
+	defer cancel()
 	key := s.Key(h)
 	if _, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{}); err != nil {
-		return translate(err)
+		return s.late(ctx, translate(err))
 	}
-	return translate(s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}))
+	return s.late(ctx, translate(s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})))
 }
 
 // DeleteMany implements cas.BatchDeleter with DeleteObjects requests (1,000
@@ -654,9 +702,11 @@ func (s *Store) IncompleteUploads(ctx context.Context, h cas.Hash) (int, error) 
 
 // Ping implements cas.Pinger: the bucket must answer.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bounded(ctx, 0)
+	defer cancel()
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
-		return fmt.Errorf("s3store: bucket %q: %w", s.bucket, translate(err))
+		return fmt.Errorf("s3store: bucket %q: %w", s.bucket, s.late(ctx, translate(err)))
 	}
 	if !ok {
 		return fmt.Errorf("s3store: bucket %q does not exist", s.bucket)
