@@ -129,21 +129,36 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 
 	iopt := index.Options{Now: cfg.Now}
+	// Assign the concrete stores only on success: a nil *pgindex.Store in
+	// the interface would not be a nil interface, and Close would call it.
+	var idx index.Store
 	if cfg.DatabaseURL != "" {
-		a.Index, err = pgindex.Open(ctx, cfg.DatabaseURL, iopt)
+		var pg *pgindex.Store
+		if pg, err = pgindex.Open(ctx, cfg.DatabaseURL, iopt); err == nil {
+			idx = pg
+		}
 	} else {
-		a.Index, err = pebbleindex.Open(filepath.Join(cfg.DataDir, "index"), pebbleindex.Options{Options: iopt})
+		var pb *pebbleindex.Store
+		if pb, err = pebbleindex.Open(filepath.Join(cfg.DataDir, "index"), pebbleindex.Options{Options: iopt}); err == nil {
+			idx = pb
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("app: open index: %w", err)
 	}
-	a.Index = a.Metrics.wrapIndex(a.Index)
+	a.Index = a.Metrics.wrapIndex(idx)
 
 	var backend cas.Backend
 	if cfg.S3.Endpoint != "" {
-		backend, err = s3store.Open(ctx, cfg.S3)
+		var s3 *s3store.Store
+		if s3, err = s3store.Open(ctx, cfg.S3); err == nil {
+			backend = s3
+		}
 	} else {
-		backend, err = dirstore.Open(filepath.Join(cfg.DataDir, "blobs"), dirstore.Options{})
+		var dir *dirstore.Store
+		if dir, err = dirstore.Open(filepath.Join(cfg.DataDir, "blobs"), dirstore.Options{}); err == nil {
+			backend = dir
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("app: open blob store: %w", err)

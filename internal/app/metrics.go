@@ -89,6 +89,14 @@ func NewMetrics(reg prometheus.Registerer, gather prometheus.Gatherer) (*Metrics
 		}
 	}
 	m.buildStarted.SetToCurrentTime()
+	// Error counters start at zero for every operation, so that a rate()
+	// over them has a series before the first failure.
+	for _, op := range []string{cas.OpStat, cas.OpOpen, cas.OpPut, cas.OpDelete, cas.OpWalk, cas.OpPing} {
+		m.blobErrors.WithLabelValues(op)
+	}
+	for _, op := range []string{"update", "lookup", "unit", "asset", "collection", "begin_blob", "finish_blob", "renew_blobs", "ping"} {
+		m.indexErrors.WithLabelValues(op)
+	}
 	return m, nil
 }
 
