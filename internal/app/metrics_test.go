@@ -108,4 +108,3 @@ func TestMetricsAndLogs(t *testing.T) {
 		}
 	}
 }
-
