@@ -9,15 +9,17 @@
 //
 // The package itself is Proxy, a loopback TCP proxy a test puts between the
 // server and a dependency it must not stop (the shared PostgreSQL, the
-// package's MinIO) so that it can cut, black-hole and restore the
-// connection; everything else is in the tests.
+// package's MinIO) so that it can take the connection down, black-hole it
+// and restore it; everything else is in the tests.
 //
 // # Glossary
 //
-//   - Cut: every connection through the proxy is reset and new ones are
+//   - Down: every connection through the proxy is reset and new ones are
 //     reset as soon as they arrive, as when the dependency's process is gone.
+//     Down and at once Up again is a restart.
 //   - Black hole: connections are accepted and nothing moves, as when the
-//     dependency's host stops answering; only a timeout ends a request then.
+//     dependency's host stops answering; only a timeout ends a request then
+//     (PostgreSQL's connect_timeout and statement_timeout, --s3-timeout).
 //   - Acknowledged write: a write the API answered with a 2xx. Only these
 //     are promised to survive; a write in flight at the kill may or may not.
 //   - Journal: what the test's writers were acknowledged, checked after
@@ -32,7 +34,11 @@
 //     503 unavailable (or succeed when they do not need it), /readyz is 503,
 //     the process stays up, and it serves again on its own once the
 //     dependency is back.
-//   - A full disk fails an upload with 503 unavailable and a message that
-//     says so, leaves no temporary file and no registry row that blocks a
-//     later upload, and changes nothing else.
+//   - A full disk under the blob directory fails an upload with 503
+//     unavailable and a message that says so, leaves no temporary file and
+//     no registry row that blocks a later upload, and changes nothing else.
+//
+// The tests run the real binary (built once per run into
+// $TMPDIR/blockstore-faults-bin) on 127.0.0.1, except TestDiskFullInjected,
+// which wires the services in process over a failing backend.
 package faults

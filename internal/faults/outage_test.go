@@ -265,7 +265,7 @@ func (tr *traffic) loop(ctx context.Context, seed uint64) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		op, err, took := tr.one(ctx, rng, n)
+		op, took, err := tr.one(ctx, rng, n)
 		tr.mu.Lock()
 		if !tl.hung {
 			tl.record(op, err, took)
@@ -277,7 +277,7 @@ func (tr *traffic) loop(ctx context.Context, seed uint64) {
 
 // one makes one request and says what it was, how it ended and how long it
 // took.
-func (tr *traffic) one(ctx context.Context, rng *rand.Rand, n int) (string, error, time.Duration) {
+func (tr *traffic) one(ctx context.Context, rng *rand.Rand, n int) (string, time.Duration, error) {
 	c := tr.c
 	start := time.Now()
 	var op string
@@ -325,7 +325,7 @@ func (tr *traffic) one(ctx context.Context, rng *rand.Rand, n int) (string, erro
 			tr.j.unit(u, olx)
 		}
 	}
-	return op, err, time.Since(start)
+	return op, time.Since(start), err
 }
 
 func (tl *tally) record(op string, err error, took time.Duration) {

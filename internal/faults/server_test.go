@@ -79,18 +79,6 @@ func (l *logBuffer) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// contains reports whether any line holds s.
-func (l *logBuffer) contains(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range l.lines {
-		if strings.Contains(line, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // server is one `blockstore serve` process on a loopback port.
 type server struct {
 	cmd  *exec.Cmd
