@@ -45,7 +45,16 @@ func (f *storeFlags) config() app.Config {
 			AccessKey: *f.s3AccessKey, SecretKey: *f.s3SecretKey, Insecure: *f.s3Insecure,
 			CreateBucket: *f.s3CreateBucket, Timeout: *f.s3Timeout,
 		},
-		GCRetention: *f.retention,
-		GCGrace:     *f.grace,
+		GCRetention: orTiny(*f.retention),
+		GCGrace:     orTiny(*f.grace),
 	}
+}
+
+// orTiny keeps an explicit zero duration from reading as "the default" in
+// app.Config: 0s on the command line means no grace (or no retention).
+func orTiny(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Nanosecond
+	}
+	return d
 }
