@@ -32,14 +32,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sf := addStoreFlags(fs)
 	cf := addClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
-	dirArg, rest := splitFirstArg(args)
-	if err := parse(fs, rest, stderr); err != nil {
+	dirArg, err := parseWithDir(fs, args, stderr)
+	if err != nil {
 		return err
-	}
-	if dirArg == "" && fs.NArg() == 1 {
-		dirArg = fs.Arg(0)
-	} else if fs.NArg() > 0 || dirArg == "" {
-		return usageError{fmt.Errorf("want exactly one directory")}
 	}
 	if *cf.server != "" {
 		// Checks the URL before anything is created.
@@ -153,14 +148,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sf := addStoreFlags(fs)
 	jobs := fs.Int("jobs", 4, "blobs restored at once")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	dirArg, rest := splitFirstArg(args)
-	if err := parse(fs, rest, stderr); err != nil {
+	dirArg, err := parseWithDir(fs, args, stderr)
+	if err != nil {
 		return err
-	}
-	if dirArg == "" && fs.NArg() == 1 {
-		dirArg = fs.Arg(0)
-	} else if fs.NArg() > 0 || dirArg == "" {
-		return usageError{fmt.Errorf("want exactly one directory")}
 	}
 	if *jobs < 1 {
 		return usageError{fmt.Errorf("--jobs %d: want at least 1", *jobs)}

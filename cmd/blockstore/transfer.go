@@ -52,14 +52,9 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	jobs := fs.Int("jobs", 0, "files hashed and uploaded at once (0: one per core, at least 4)")
 	gcFlag := fs.Bool("garbage-collect", false, "let GC collect old versions and orphaned assets of what this import creates")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	dirArg, rest := splitFirstArg(args)
-	if err := parse(fs, rest, stderr); err != nil {
+	dirArg, err := parseWithDir(fs, args, stderr)
+	if err != nil {
 		return err
-	}
-	if dirArg == "" && fs.NArg() == 1 {
-		dirArg = fs.Arg(0)
-	} else if fs.NArg() > 0 || dirArg == "" {
-		return usageError{fmt.Errorf("want exactly one directory")}
 	}
 	opt := importer.ImportOptions{Jobs: *jobs, GarbageCollect: *gcFlag, Progress: stderr, IsTerminal: isTerminal(stderr)}
 	switch {
@@ -81,14 +76,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	sum, err := importer.Import(ctx, c, dirArg, opt)
-	if *asJSON {
-		if jerr := writeJSON(stdout, sum); jerr != nil && err == nil {
-			err = jerr
-		}
-	} else if werr := sum.WriteText(stdout); werr != nil && err == nil {
-		err = werr
-	}
-	return err
+	return printSummary(stdout, *asJSON, sum, err)
 }
 
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -98,14 +86,9 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	jobs := fs.Int("jobs", 0, "files downloaded at once (0: the default)")
 	overwrite := fs.Bool("overwrite", false, "replace files that differ from the collection's")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	dirArg, rest := splitFirstArg(args)
-	if err := parse(fs, rest, stderr); err != nil {
+	dirArg, err := parseWithDir(fs, args, stderr)
+	if err != nil {
 		return err
-	}
-	if dirArg == "" && fs.NArg() == 1 {
-		dirArg = fs.Arg(0)
-	} else if fs.NArg() > 0 || dirArg == "" {
-		return usageError{fmt.Errorf("want exactly one directory")}
 	}
 	id, err := uuid.Parse(*collection)
 	if err != nil {
@@ -118,21 +101,38 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sum, err := importer.Export(ctx, c, id, dirArg, importer.ExportOptions{
 		Jobs: *jobs, Overwrite: *overwrite, Progress: stderr, IsTerminal: isTerminal(stderr),
 	})
-	if *asJSON {
-		if jerr := writeJSON(stdout, sum); jerr != nil && err == nil {
-			err = jerr
-		}
-	} else if werr := sum.WriteText(stdout); werr != nil && err == nil {
-		err = werr
-	}
-	return err
+	return printSummary(stdout, *asJSON, sum, err)
 }
 
-// splitFirstArg lets the positional DIR come before the flags
-// ("import DIR --server …") as well as after them.
-func splitFirstArg(args []string) (string, []string) {
+// parseWithDir parses the flags of a command that takes one DIR, which may
+// come before the flags ("import DIR --server …") or after them.
+func parseWithDir(fs *flagSet, args []string, stderr io.Writer) (string, error) {
+	var dir string
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return args[0], args[1:]
+		dir, args = args[0], args[1:]
 	}
-	return "", args
+	if err := parse(fs, args, stderr); err != nil {
+		return "", err
+	}
+	if dir == "" && fs.NArg() == 1 {
+		dir = fs.Arg(0)
+	} else if fs.NArg() > 0 || dir == "" {
+		return "", usageError{fmt.Errorf("want exactly one directory")}
+	}
+	return dir, nil
+}
+
+// printSummary prints what a command did, as JSON or for people, also when
+// it failed (runErr), and returns runErr or the printing error.
+func printSummary(w io.Writer, asJSON bool, sum interface{ WriteText(io.Writer) error }, runErr error) error {
+	var err error
+	if asJSON {
+		err = writeJSON(w, sum)
+	} else {
+		err = sum.WriteText(w)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return err
 }
