@@ -23,7 +23,7 @@ import (
 // Benchmarks of the figures, over loopback with the embedded
 // default (Pebble on disk, blobs in a directory, every write fsynced):
 //
-//	go test -run '^$' -bench . -benchtime 1x ./httpapi
+//	go test -run '^$' -bench . -benchtime 3x ./httpapi
 //
 // Each iteration of a blob benchmark moves the whole set (2 × 256 MiB or
 // 200 × 1 MiB); uploads send new bytes every iteration (hash computed by
