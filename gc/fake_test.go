@@ -28,7 +28,6 @@ type fakeIndex struct {
 	orphans  map[uuid.UUID][]cas.Hash      // orphaned assets, with the hashes of their versions
 	runs     map[string]index.GCRun
 	locked   bool
-	counts   bool // implements ReferenceCounts (see countingIndex)
 }
 
 func newFakeIndex(now func() time.Time) *fakeIndex {

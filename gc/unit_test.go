@@ -35,12 +35,6 @@ func (c *clock) now() time.Time {
 	return c.t
 }
 
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func hashN(i int) cas.Hash { return cas.Sum([]byte(fmt.Sprintf("blob %d", i))) }
 
 func dur(d time.Duration) *time.Duration { return &d }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blockstore/blockstore/cas"
@@ -58,7 +59,7 @@ func newEnv(tb testing.TB, opt envOptions) *env {
 	if opt.api.Extra == nil {
 		// What `blockstore serve` plugs into the hook: metrics.
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(prometheus.NewGoCollector())
+		reg.MustRegister(collectors.NewGoCollector())
 		opt.api.Extra = []Route{{Method: http.MethodGet, Pattern: "/metrics", Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

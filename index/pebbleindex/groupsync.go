@@ -51,13 +51,6 @@ func (g *groupSync) stop(applied bool) uint64 {
 	return g.applied
 }
 
-// last returns the number of the last applied batch.
-func (g *groupSync) last() uint64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.applied
-}
-
 // wait returns once every batch numbered up to seq is durable, running the
 // syncs itself when no other writer does; sync makes every batch applied
 // before it durable.
