@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/blockstore/blockstore/cas"
-	"github.com/blockstore/blockstore/importer"
+	"github.com/blockstore/blockstore/client/importer"
 )
 
 // localHash reads and hashes every file with jobs workers (each file on

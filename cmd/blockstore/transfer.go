@@ -11,7 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/blockstore/blockstore/client"
-	"github.com/blockstore/blockstore/importer"
+	"github.com/blockstore/blockstore/client/importer"
 )
 
 // clientFlags are the flags of commands that talk to a server.

@@ -16,7 +16,7 @@ import (
 func TestImportExportCommands(t *testing.T) {
 	s := startServer(t, "--data", filepath.Join(t.TempDir(), "data"))
 	bin, _ := buildBinary()
-	src, err := filepath.Abs("../../importer/testdata/olx-course")
+	src, err := filepath.Abs("../../client/importer/testdata/olx-course")
 	if err != nil {
 		t.Fatal(err)
 	}
