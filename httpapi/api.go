@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -67,6 +68,22 @@ type api struct {
 // encodes; an error it returns is answered by writeError.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error
 
+// deleteByID is the handler of a DELETE of the entity (or draft) named by
+// {uuid}: 204 once del succeeds.
+func deleteByID(del func(ctx context.Context, id uuid.UUID) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+		id, err := uuidParam(p)
+		if err != nil {
+			return err
+		}
+		if err := del(r.Context(), id); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
 type route struct {
 	method, pattern string
 	h               handlerFunc
@@ -97,13 +114,13 @@ func (a *api) routes() []route {
 
 		{"POST", "/api/v1/units", a.createUnit},
 		{"GET", "/api/v1/units/:uuid", a.getUnit},
-		{"DELETE", "/api/v1/units/:uuid", a.deleteUnit},
+		{"DELETE", "/api/v1/units/:uuid", deleteByID(a.svc.DeleteUnit)},
 		{"POST", "/api/v1/units/:uuid/versions", a.commitUnit},
 		{"GET", "/api/v1/units/:uuid/versions", a.unitVersions},
 		{"GET", "/api/v1/units/:uuid/versions/:n", a.getUnit},
 		{"GET", "/api/v1/units/:uuid/versions/:n/olx", a.getUnitOLX},
 		{"PUT", "/api/v1/units/:uuid/draft", a.putUnitDraft},
-		{"DELETE", "/api/v1/units/:uuid/draft", a.deleteUnitDraft},
+		{"DELETE", "/api/v1/units/:uuid/draft", deleteByID(a.svc.DeleteUnitDraft)},
 		{"POST", "/api/v1/units/:uuid/draft/publish", a.publishUnitDraft},
 		{"GET", "/api/v1/units/:uuid/olx", a.getUnitOLX},
 		{"GET", "/api/v1/units/:uuid/links", a.unitLinks},
@@ -111,13 +128,13 @@ func (a *api) routes() []route {
 
 		{"POST", "/api/v1/assets", a.createAsset},
 		{"GET", "/api/v1/assets/:uuid", a.getAsset},
-		{"DELETE", "/api/v1/assets/:uuid", a.deleteAsset},
+		{"DELETE", "/api/v1/assets/:uuid", deleteByID(a.svc.DeleteAsset)},
 		{"POST", "/api/v1/assets/:uuid/versions", a.commitAsset},
 		{"GET", "/api/v1/assets/:uuid/versions", a.assetVersions},
 		{"GET", "/api/v1/assets/:uuid/versions/:n", a.getAsset},
 		{"GET", "/api/v1/assets/:uuid/versions/:n/content", a.getAssetContent},
 		{"PUT", "/api/v1/assets/:uuid/draft", a.putAssetDraft},
-		{"DELETE", "/api/v1/assets/:uuid/draft", a.deleteAssetDraft},
+		{"DELETE", "/api/v1/assets/:uuid/draft", deleteByID(a.svc.DeleteAssetDraft)},
 		{"POST", "/api/v1/assets/:uuid/draft/publish", a.publishAssetDraft},
 		{"GET", "/api/v1/assets/:uuid/content", a.getAssetContent},
 		{"GET", "/api/v1/assets/:uuid/linked-by", a.assetLinkedBy},

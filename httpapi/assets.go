@@ -197,30 +197,6 @@ func (a *api) publishAssetDraft(w http.ResponseWriter, r *http.Request, p httpro
 	return writeAnswer(w, r, ans)
 }
 
-func (a *api) deleteAssetDraft(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	if err := a.svc.DeleteAssetDraft(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (a *api) deleteAsset(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	if err := a.svc.DeleteAsset(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
 // getAsset serves the metadata of the latest version, or of version {n}.
 func (a *api) getAsset(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	ref, err := refParam(p)

@@ -177,30 +177,6 @@ func (a *api) publishUnitDraft(w http.ResponseWriter, r *http.Request, p httprou
 	return writeAnswer(w, r, ans)
 }
 
-func (a *api) deleteUnitDraft(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	if err := a.svc.DeleteUnitDraft(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (a *api) deleteUnit(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	if err := a.svc.DeleteUnit(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
 // expandLinks reads ?expand=links.
 func expandLinks(r *http.Request) (bool, error) {
 	vs, ok := r.URL.Query()["expand"]
