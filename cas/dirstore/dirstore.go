@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -133,7 +134,15 @@ type writer struct {
 	name string   // the temp file
 	f    *os.File // nil once closed
 	done bool     // committed or cancelled: the temp file is renamed or gone
+
+	written, flushed int64 // bytes written; bytes whose writeback was started
 }
+
+// writebackChunk is how much an upload writes before it asks the kernel to
+// start writing it to disk (sync_file_range, without waiting): the fsync at
+// Commit then waits for the last chunk only, not for the whole blob, and
+// disk writes overlap the upload instead of following it.
+const writebackChunk = 8 << 20
 
 func (w *writer) Write(p []byte) (int, error) {
 	if w.done || w.f == nil {
@@ -142,7 +151,14 @@ func (w *writer) Write(p []byte) (int, error) {
 	if err := w.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return w.f.Write(p)
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if !w.s.noSync && w.written-w.flushed >= writebackChunk {
+		// Advisory: an error here only means the fsync at Commit does it all.
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.flushed, w.written-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed = w.written
+	}
+	return n, err
 }
 
 // Commit makes the temp file the blob h: chmod, fsync, close, rename into
