@@ -13,7 +13,7 @@ import (
 
 // DefaultVerifyReadsUpTo is the size up to which Open verifies a blob
 // entirely before it returns, when Options.VerifyReadsUpTo is 0.
-const DefaultVerifyReadsUpTo = 4 << 20
+const DefaultVerifyReadsUpTo = 256 << 10
 
 // copyBufferSize is the size of the pooled buffers Upload.ReadFrom copies with.
 const copyBufferSize = 1 << 20
@@ -49,7 +49,7 @@ type Observer interface {
 type Options struct {
 	// VerifyReadsUpTo: Open reads blobs up to this size fully, verifies their
 	// hash and serves them from memory (a corrupt small blob is
-	// ErrHashMismatch at Open). 0 means DefaultVerifyReadsUpTo (4 MiB);
+	// ErrHashMismatch at Open). 0 means DefaultVerifyReadsUpTo (256 KiB);
 	// -1 disables it (every blob is verified at the end of a sequential read).
 	VerifyReadsUpTo int64
 	// Observer, when set, is told about every operation (for metrics).
