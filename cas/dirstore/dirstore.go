@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/blockstore/blockstore/cas"
 )
@@ -25,14 +27,22 @@ type Options struct {
 	// NoSync skips every fsync. Only for benchmark setup: a crash may then
 	// lose or truncate committed blobs.
 	NoSync bool
+	// KeepFree is how many bytes of the filesystem uploads leave free: an
+	// upload that would go below it fails with an error wrapping
+	// syscall.ENOSPC and leaves nothing behind. The embedded deployment
+	// sets it when the index shares the filesystem, so that blobs can never
+	// take the index's last bytes (Pebble stops on a failed log write).
+	// 0 keeps nothing back.
+	KeepFree int64
 }
 
 // Store is a cas.Backend over a local directory. It is safe for concurrent
 // use, also by several processes sharing the directory.
 type Store struct {
-	dir    string
-	tmp    string
-	noSync bool
+	dir      string
+	tmp      string
+	noSync   bool
+	keepFree int64
 }
 
 var (
@@ -48,12 +58,33 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dirstore: open %s: %w", dir, err)
 	}
-	s := &Store{dir: abs, tmp: filepath.Join(abs, tmpDirName), noSync: opt.NoSync}
+	s := &Store{dir: abs, tmp: filepath.Join(abs, tmpDirName), noSync: opt.NoSync, keepFree: opt.KeepFree}
 	if err := os.MkdirAll(s.tmp, dirMode); err != nil {
 		return nil, fmt.Errorf("dirstore: open: %w", err)
 	}
 	return s, nil
 }
+
+// checkFree fails with an error wrapping syscall.ENOSPC when the filesystem
+// has less than KeepFree bytes available.
+func (s *Store) checkFree() error {
+	if s.keepFree <= 0 {
+		return nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.tmp, &st); err != nil {
+		return nil // the check is a guard: the write itself reports real errors
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); free < s.keepFree {
+		return fmt.Errorf("dirstore: %d bytes free, %d kept for the index: %w", free, s.keepFree, syscall.ENOSPC)
+	}
+	return nil
+}
+
+// DefaultKeepFree is what the embedded deployment keeps free on a
+// filesystem of total bytes that the index shares: 1/50 of it, at most
+// 256 MiB.
+func DefaultKeepFree(total int64) int64 { return min(total/50, 256<<20) }
 
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
@@ -153,6 +184,9 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	n, err := w.f.Write(p)
 	w.written += int64(n)
+	if err == nil && w.written-w.flushed >= writebackChunk {
+		err = w.s.checkFree()
+	}
 	if !w.s.noSync && w.written-w.flushed >= writebackChunk {
 		// Advisory: an error here only means the fsync at Commit does it all.
 		_ = unix.SyncFileRange(int(w.f.Fd()), w.flushed, w.written-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
@@ -176,6 +210,9 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) (err error)
 		return err
 	}
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := w.s.checkFree(); err != nil {
 		return err
 	}
 	if err := w.f.Chmod(blobFileMode); err != nil {

@@ -20,10 +20,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/cas/dirstore"
@@ -156,7 +158,8 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 	} else {
 		var dir *dirstore.Store
-		if dir, err = dirstore.Open(filepath.Join(cfg.DataDir, "blobs"), dirstore.Options{}); err == nil {
+		blobDir := filepath.Join(cfg.DataDir, "blobs")
+		if dir, err = dirstore.Open(blobDir, dirstore.Options{KeepFree: keepFreeForIndex(cfg, blobDir)}); err == nil {
 			backend = dir
 		}
 	}
@@ -240,4 +243,25 @@ func (a *App) Close() error {
 		errs = append(errs, a.lock.Release())
 	}
 	return errors.Join(errs...)
+}
+
+// keepFreeForIndex is what the blob directory leaves free when the Pebble
+// index lives on the same filesystem: Pebble stops the process when its log
+// cannot be written, so blobs must never take the index's last bytes.
+func keepFreeForIndex(cfg Config, blobDir string) int64 {
+	if cfg.DatabaseURL != "" {
+		return 0
+	}
+	if os.MkdirAll(blobDir, 0o755) != nil {
+		return 0
+	}
+	var idx, blobs unix.Stat_t
+	if unix.Stat(filepath.Join(cfg.DataDir, "index"), &idx) != nil || unix.Stat(blobDir, &blobs) != nil || idx.Dev != blobs.Dev {
+		return 0
+	}
+	var fs unix.Statfs_t
+	if unix.Statfs(blobDir, &fs) != nil {
+		return 0
+	}
+	return dirstore.DefaultKeepFree(int64(fs.Blocks) * int64(fs.Bsize))
 }

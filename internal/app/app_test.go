@@ -76,3 +76,18 @@ func serve(t *testing.T, a *App) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// TestEmbeddedKeepsRoomForTheIndex: the blob directory keeps space free
+// for the Pebble index on the same filesystem; on PostgreSQL it need not.
+func TestEmbeddedKeepsRoomForTheIndex(t *testing.T) {
+	data := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(data, "index"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := keepFreeForIndex(Config{DataDir: data}, filepath.Join(data, "blobs")); got <= 0 {
+		t.Fatalf("embedded keep-free = %d, want > 0", got)
+	}
+	if got := keepFreeForIndex(Config{DataDir: data, DatabaseURL: "postgres://x"}, filepath.Join(data, "blobs")); got != 0 {
+		t.Fatalf("keep-free with the index in PostgreSQL = %d, want 0", got)
+	}
+}
