@@ -96,6 +96,16 @@ var (
 	_ Blobs = (*cas.Store)(nil)
 )
 
+// LockChecker is implemented by indexes whose sweep lock can be lost while
+// it is held: PostgreSQL's lives in one database session. A sweep checks it
+// before every claim and every deletion of bytes and stops when it is gone,
+// because another replica may then be sweeping, and two sweeps could delete
+// bytes that a client uploaded again in between (the lock must hold for the
+// whole sweep; see doc.go).
+type LockChecker interface {
+	CheckGCLock(ctx context.Context) error
+}
+
 // Options configure a Collector. Zero values take the defaults.
 type Options struct {
 	// Retention is how long a superseded version is kept (default 720h). A

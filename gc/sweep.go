@@ -387,10 +387,23 @@ func (s *sweep) runResume(ctx context.Context) (int64, int64, error) {
 	return items, bytes, err
 }
 
+// checkLock stops the sweep when its lock is gone (LockChecker).
+func (s *sweep) checkLock(ctx context.Context) error {
+	if lc, ok := s.c.idx.(LockChecker); ok {
+		if err := lc.CheckGCLock(ctx); err != nil {
+			return fmt.Errorf("stopped: the sweep lock was lost: %w", err)
+		}
+	}
+	return nil
+}
+
 // deleteAndForget deletes the bytes of claimed blobs, then their rows: in
 // this order, so that a row in BlobDeleting stands for bytes that may still
 // exist until they are certainly gone.
 func (s *sweep) deleteAndForget(ctx context.Context, hs []cas.Hash) error {
+	if err := s.checkLock(ctx); err != nil {
+		return err
+	}
 	// Deletions are independent: a few calls at once hide the latency of
 	// each (a file system's unlink, an S3 round trip).
 	chunk := max(minDeleteChunk, (len(hs)+deleteWorkers-1)/deleteWorkers)
@@ -570,6 +583,9 @@ func (s *sweep) runSweep(ctx context.Context) (int64, int64, error) {
 	}
 	var kept int64
 	items, bytes, err := s.eachBatch(ctx, s.candidates, func(hs []cas.Hash, sizes map[cas.Hash]int64) (int64, int64, error) {
+		if err := s.checkLock(ctx); err != nil {
+			return 0, 0, err
+		}
 		claimed, err := s.c.idx.ClaimBlobs(ctx, hs, s.c.now().Add(-s.grace))
 		if err != nil {
 			return 0, 0, fmt.Errorf("claim %d blobs: %w", len(hs), err)

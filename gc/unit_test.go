@@ -587,3 +587,28 @@ func metricValue(t *testing.T, c prometheus.Metric) float64 {
 	t.Fatalf("not a counter or gauge: %v", &m)
 	return 0
 }
+
+// lostLock is an index whose sweep lock is gone (its session died).
+type lostLock struct{ *fakeIndex }
+
+func (lostLock) CheckGCLock(context.Context) error { return errors.New("session terminated") }
+
+// TestSweepStopsWhenTheLockIsLost: with the lock gone, the sweep claims
+// and deletes nothing, and fails saying why.
+func TestSweepStopsWhenTheLockIsLost(t *testing.T) {
+	ctx := context.Background()
+	w := newFakeWorld(t)
+	c := w.collector(lostLock{w.idx}, Options{BatchSize: 2})
+	rep, err := c.Sweep(ctx, Request{Grace: dur(24 * time.Hour)})
+	if err == nil || !strings.Contains(err.Error(), "lock was lost") {
+		t.Fatalf("sweep with a lost lock: %v", err)
+	}
+	if rep.BlobsDeleted != 0 {
+		t.Fatalf("deleted %d blobs without the lock", rep.BlobsDeleted)
+	}
+	for n, h := range w.h {
+		if b, ok := w.idx.blobs[h]; ok && b.State == index.BlobDeleting {
+			t.Errorf("%s claimed without the lock", n)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/gc"
 	"github.com/blockstore/blockstore/index"
 	"github.com/blockstore/blockstore/internal/testenv"
 )
@@ -386,6 +387,49 @@ func TestGCLockAcrossStores(t *testing.T) {
 		t.Fatalf("after the holder closed: %v", err)
 	}
 	unlock()
+}
+
+// TestGCLockLoss: CheckGCLock holds while the lock's session lives and
+// fails once the session is terminated (the lock is then free for another
+// replica) or the lock released, so a sweep can stop before deleting bytes.
+func TestGCLockLoss(t *testing.T) {
+	ctx := testCtx(t)
+	url := testenv.NewDatabase(t)
+	a, b := openURL(t, url), openURL(t, url)
+	var _ gc.LockChecker = a
+	if err := a.CheckGCLock(ctx); err == nil {
+		t.Fatal("CheckGCLock without the lock: nil")
+	}
+	unlock, err := a.TryLockGC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := a.CheckGCLock(ctx); err != nil {
+		t.Fatalf("CheckGCLock while held: %v", err)
+	}
+	// Another session kills the holder's backend, as a failover or an
+	// operator would.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var killed bool
+	err = conn.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed)
+	if err != nil || !killed {
+		t.Fatalf("terminate the lock holder: %v %v", killed, err)
+	}
+	if err := a.CheckGCLock(ctx); err == nil {
+		t.Fatal("CheckGCLock after the holder's session was terminated: nil")
+	}
+	// The lock is free: another replica takes it.
+	unlockB, err := b.TryLockGC(ctx)
+	if err != nil {
+		t.Fatalf("the lock after the holder's session died: %v", err)
+	}
+	unlockB()
 }
 
 // TestLinkSetDroppedWhileReused: a draft replacement drops its old link

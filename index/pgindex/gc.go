@@ -166,9 +166,39 @@ type gcLock struct {
 	s    *Store
 	conn *pgxpool.Conn
 	once sync.Once
+	mu   sync.Mutex // one user of conn at a time: CheckGCLock, unlock
+}
+
+// CheckGCLock returns nil while this store holds the sweep lock and the
+// session that holds it still answers. A session-level advisory lock lives
+// as long as its session: a lost session (a network cut, a terminated
+// backend, a failover) has released it, and another replica may be
+// sweeping. The gc package checks before every claim and every deletion of
+// bytes, and stops when the lock is gone (gc.LockChecker).
+func (s *Store) CheckGCLock(ctx context.Context) error {
+	s.mu.Lock()
+	locks := make([]*gcLock, 0, len(s.locks))
+	for l := range s.locks {
+		locks = append(locks, l)
+	}
+	s.mu.Unlock()
+	if len(locks) == 0 {
+		return fmt.Errorf("pgindex: the sweep lock is not held: %w", index.ErrConflict)
+	}
+	for _, l := range locks {
+		l.mu.Lock()
+		_, err := l.conn.Exec(ctx, `SELECT 1`)
+		l.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("pgindex: the session holding the sweep lock is gone: %w", s.wrap("check gc lock", err))
+		}
+	}
+	return nil
 }
 
 func (l *gcLock) unlock() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

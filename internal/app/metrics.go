@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/gc"
 	"github.com/blockstore/blockstore/index"
 )
 
@@ -291,6 +292,14 @@ func (x *meteredIndex) FinishBlob(ctx context.Context, h cas.Hash, size int64, t
 func (x *meteredIndex) RenewBlobs(ctx context.Context, hs []cas.Hash) (_ map[cas.Hash]index.Blob, err error) {
 	defer func(t time.Time) { x.observe("renew_blobs", t, err) }(time.Now())
 	return x.Store.RenewBlobs(ctx, hs)
+}
+
+// CheckGCLock passes gc.LockChecker through the wrapper.
+func (x *meteredIndex) CheckGCLock(ctx context.Context) error {
+	if lc, ok := x.Store.(gc.LockChecker); ok {
+		return lc.CheckGCLock(ctx)
+	}
+	return nil
 }
 
 func (x *meteredIndex) Ping(ctx context.Context) (err error) {
