@@ -202,8 +202,12 @@ func (s *Store) ClaimBlobs(ctx context.Context, hs []cas.Hash, leaseCutoff time.
 WHERE b.hash = ANY($1) AND b.state IN (1, 2) AND b.leased_at < $2
 	AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.hash = b.hash)
 RETURNING `+blobCols, arr, leaseCutoff).Query(collect)
+		// Bytes without a registry row: claimed unless a version names them
+		// (which the rules exclude, but old or hand-edited data might not),
+		// as on Pebble.
 		t.write(`INSERT INTO blobs (hash, size, state, created_at, leased_at)
 SELECT h, -1, 3, $2, $2 FROM unnest($1::bytea[]) AS h
+WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.hash = h)
 ON CONFLICT (hash) DO NOTHING
 RETURNING `+blobCols, arr, now).Query(collect)
 		return nil
