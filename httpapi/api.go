@@ -68,6 +68,37 @@ type api struct {
 // encodes; an error it returns is answered by writeError.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error
 
+// listByID is the handler of a list under {uuid}: ?limit and ?cursor (and
+// ?name= when named), one page from list, written through view.
+func listByID[T, J any](list func(context.Context, uuid.UUID, index.ListOptions) (index.Page[T], error),
+	view func(index.Page[T]) listJSON[J], named bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+		id, err := uuidParam(p)
+		if err != nil {
+			return err
+		}
+		opt, err := listOptions(r)
+		if err != nil {
+			return err
+		}
+		if named {
+			nameFilter(r, &opt)
+		}
+		page, err := list(r.Context(), id, opt)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, r, http.StatusOK, view(page))
+	}
+}
+
+// linkedBy lists the units whose latest version links to a target of kind.
+func (a *api) linkedBy(kind index.Kind) func(context.Context, uuid.UUID, index.ListOptions) (index.Page[index.LinkingUnit], error) {
+	return func(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.LinkingUnit], error) {
+		return a.svc.LinkedBy(ctx, kind, id, opt)
+	}
+}
+
 // deleteByID is the handler of a DELETE of the entity (or draft) named by
 // {uuid}: 204 once del succeeds.
 func deleteByID(del func(ctx context.Context, id uuid.UUID) error) handlerFunc {
@@ -107,16 +138,16 @@ func (a *api) routes() []route {
 		{"GET", "/api/v1/collections/:uuid", a.getCollection},
 		{"PATCH", "/api/v1/collections/:uuid", a.patchCollection},
 		{"DELETE", "/api/v1/collections/:uuid", a.deleteCollection},
-		{"GET", "/api/v1/collections/:uuid/versions", a.collectionVersions},
+		{"GET", "/api/v1/collections/:uuid/versions", listByID(a.svc.CollectionVersions, collectionsView, false)},
 		{"GET", "/api/v1/collections/:uuid/versions/:n", a.getCollection},
-		{"GET", "/api/v1/collections/:uuid/units", a.collectionUnits},
-		{"GET", "/api/v1/collections/:uuid/assets", a.collectionAssets},
+		{"GET", "/api/v1/collections/:uuid/units", listByID(a.svc.CollectionUnits, unitsView, true)},
+		{"GET", "/api/v1/collections/:uuid/assets", listByID(a.svc.CollectionAssets, assetsView, true)},
 
 		{"POST", "/api/v1/units", a.createUnit},
 		{"GET", "/api/v1/units/:uuid", a.getUnit},
 		{"DELETE", "/api/v1/units/:uuid", deleteByID(a.svc.DeleteUnit)},
 		{"POST", "/api/v1/units/:uuid/versions", a.commitUnit},
-		{"GET", "/api/v1/units/:uuid/versions", a.unitVersions},
+		{"GET", "/api/v1/units/:uuid/versions", listByID(a.svc.UnitVersions, unitsView, false)},
 		{"GET", "/api/v1/units/:uuid/versions/:n", a.getUnit},
 		{"GET", "/api/v1/units/:uuid/versions/:n/olx", a.getUnitOLX},
 		{"PUT", "/api/v1/units/:uuid/draft", a.putUnitDraft},
@@ -124,20 +155,20 @@ func (a *api) routes() []route {
 		{"POST", "/api/v1/units/:uuid/draft/publish", a.publishUnitDraft},
 		{"GET", "/api/v1/units/:uuid/olx", a.getUnitOLX},
 		{"GET", "/api/v1/units/:uuid/links", a.unitLinks},
-		{"GET", "/api/v1/units/:uuid/linked-by", a.unitLinkedBy},
+		{"GET", "/api/v1/units/:uuid/linked-by", listByID(a.linkedBy(index.KindUnit), linkingView, false)},
 
 		{"POST", "/api/v1/assets", a.createAsset},
 		{"GET", "/api/v1/assets/:uuid", a.getAsset},
 		{"DELETE", "/api/v1/assets/:uuid", deleteByID(a.svc.DeleteAsset)},
 		{"POST", "/api/v1/assets/:uuid/versions", a.commitAsset},
-		{"GET", "/api/v1/assets/:uuid/versions", a.assetVersions},
+		{"GET", "/api/v1/assets/:uuid/versions", listByID(a.svc.AssetVersions, assetsView, false)},
 		{"GET", "/api/v1/assets/:uuid/versions/:n", a.getAsset},
 		{"GET", "/api/v1/assets/:uuid/versions/:n/content", a.getAssetContent},
 		{"PUT", "/api/v1/assets/:uuid/draft", a.putAssetDraft},
 		{"DELETE", "/api/v1/assets/:uuid/draft", deleteByID(a.svc.DeleteAssetDraft)},
 		{"POST", "/api/v1/assets/:uuid/draft/publish", a.publishAssetDraft},
 		{"GET", "/api/v1/assets/:uuid/content", a.getAssetContent},
-		{"GET", "/api/v1/assets/:uuid/linked-by", a.assetLinkedBy},
+		{"GET", "/api/v1/assets/:uuid/linked-by", listByID(a.linkedBy(index.KindAsset), linkingView, false)},
 
 		{"POST", "/api/v1/resolve", a.resolve},
 

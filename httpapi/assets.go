@@ -228,23 +228,3 @@ func (a *api) getAssetContent(w http.ResponseWriter, r *http.Request, p httprout
 	a.serveContent(w, r, content{hash: asset.Hash, mediaType: mt, cacheControl: "no-cache", body: rd})
 	return nil
 }
-
-func (a *api) assetVersions(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	opt, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	page, err := a.svc.AssetVersions(r.Context(), id, opt)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, r, http.StatusOK, assetsView(page))
-}
-
-func (a *api) assetLinkedBy(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	return a.linkedBy(w, r, p, index.KindAsset)
-}

@@ -152,59 +152,9 @@ func (a *api) listCollections(w http.ResponseWriter, r *http.Request, _ httprout
 	return writeJSON(w, r, http.StatusOK, collectionsView(page))
 }
 
-func (a *api) collectionVersions(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	opt, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	page, err := a.svc.CollectionVersions(r.Context(), id, opt)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, r, http.StatusOK, collectionsView(page))
-}
-
 // nameFilter adds ?name= to the options of a collection's contents.
 func nameFilter(r *http.Request, opt *index.ListOptions) {
 	if name := strQuery(r, "name"); name != nil {
 		opt.Name, opt.HasName = *name, true
 	}
-}
-
-func (a *api) collectionUnits(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	opt, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	nameFilter(r, &opt)
-	page, err := a.svc.CollectionUnits(r.Context(), id, opt)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, r, http.StatusOK, unitsView(page))
-}
-
-func (a *api) collectionAssets(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	opt, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	nameFilter(r, &opt)
-	page, err := a.svc.CollectionAssets(r.Context(), id, opt)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, r, http.StatusOK, assetsView(page))
 }

@@ -233,22 +233,6 @@ func (a *api) getUnitOLX(w http.ResponseWriter, r *http.Request, p httprouter.Pa
 	return nil
 }
 
-func (a *api) unitVersions(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	opt, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	page, err := a.svc.UnitVersions(r.Context(), id, opt)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, r, http.StatusOK, unitsView(page))
-}
-
 // unitLinks lists the links of the latest version of a unit, a page at a
 // time (?expand=links resolves them).
 func (a *api) unitLinks(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
@@ -285,26 +269,6 @@ func (a *api) unitLinks(w http.ResponseWriter, r *http.Request, p httprouter.Par
 		Items:      linksView(u.Links[start:end], targets, expand),
 		NextCursor: next,
 	})
-}
-
-func (a *api) unitLinkedBy(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	return a.linkedBy(w, r, p, index.KindUnit)
-}
-
-func (a *api) linkedBy(w http.ResponseWriter, r *http.Request, p httprouter.Params, kind index.Kind) error {
-	id, err := uuidParam(p)
-	if err != nil {
-		return err
-	}
-	opt, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	page, err := a.svc.LinkedBy(r.Context(), kind, id, opt)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, r, http.StatusOK, linkingView(page))
 }
 
 // slicePage pages through a list held in memory: the cursor is the offset
