@@ -12,119 +12,69 @@ import (
 	"github.com/blockstore/blockstore/index"
 )
 
-// The Reader methods of Store (outside a transaction) and of tx (inside
-// one, seeing its own writes) share the functions of read.go and lists.go.
-
-func (s *Store) Kind(ctx context.Context, id uuid.UUID) (index.Kind, error) {
-	return readKind(ctx, s, id)
+// reader answers every index.Reader method over a runner: the Store (pool
+// connections) or a tx (inside one transaction, seeing its own writes). Both
+// embed one, so the read and list functions of read.go and lists.go are
+// written once.
+type reader struct {
+	q   runner
+	now func() time.Time
 }
 
-func (s *Store) Collection(ctx context.Context, id uuid.UUID, version int64) (index.Collection, error) {
-	return readCollection(ctx, s, id, version)
+func (r reader) Kind(ctx context.Context, id uuid.UUID) (index.Kind, error) {
+	return readKind(ctx, r.q, id)
 }
 
-func (s *Store) Unit(ctx context.Context, ref index.Ref) (index.Unit, error) {
-	return readUnit(ctx, s, ref)
+func (r reader) Collection(ctx context.Context, id uuid.UUID, version int64) (index.Collection, error) {
+	return readCollection(ctx, r.q, id, version)
 }
 
-func (s *Store) Asset(ctx context.Context, ref index.Ref) (index.Asset, error) {
-	return readAsset(ctx, s, ref)
+func (r reader) Unit(ctx context.Context, ref index.Ref) (index.Unit, error) {
+	return readUnit(ctx, r.q, ref)
 }
 
-func (s *Store) Lookup(ctx context.Context, refs []index.Ref) ([]index.Entity, error) {
-	return readLookup(ctx, s, refs)
+func (r reader) Asset(ctx context.Context, ref index.Ref) (index.Asset, error) {
+	return readAsset(ctx, r.q, ref)
 }
 
-func (s *Store) Collections(ctx context.Context, opt index.ListOptions) (index.Page[index.Collection], error) {
-	return listCollections(ctx, s, opt)
+func (r reader) Lookup(ctx context.Context, refs []index.Ref) ([]index.Entity, error) {
+	return readLookup(ctx, r.q, refs)
 }
 
-func (s *Store) CollectionVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Collection], error) {
-	return listCollectionVersions(ctx, s, id, opt)
+func (r reader) Collections(ctx context.Context, opt index.ListOptions) (index.Page[index.Collection], error) {
+	return listCollections(ctx, r.q, opt)
 }
 
-func (s *Store) Units(ctx context.Context, collection uuid.UUID, opt index.ListOptions) (index.Page[index.Unit], error) {
-	return listUnits(ctx, s, collection, opt)
+func (r reader) CollectionVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Collection], error) {
+	return listCollectionVersions(ctx, r.q, id, opt)
 }
 
-func (s *Store) Assets(ctx context.Context, collection uuid.UUID, opt index.ListOptions) (index.Page[index.Asset], error) {
-	return listAssets(ctx, s, collection, opt)
+func (r reader) Units(ctx context.Context, collection uuid.UUID, opt index.ListOptions) (index.Page[index.Unit], error) {
+	return listUnits(ctx, r.q, collection, opt)
 }
 
-func (s *Store) UnitVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Unit], error) {
-	return listUnitVersions(ctx, s, id, opt)
+func (r reader) Assets(ctx context.Context, collection uuid.UUID, opt index.ListOptions) (index.Page[index.Asset], error) {
+	return listAssets(ctx, r.q, collection, opt)
 }
 
-func (s *Store) AssetVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Asset], error) {
-	return listAssetVersions(ctx, s, id, opt)
+func (r reader) UnitVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Unit], error) {
+	return listUnitVersions(ctx, r.q, id, opt)
 }
 
-func (s *Store) LinkedBy(ctx context.Context, target uuid.UUID, opt index.ListOptions) (index.Page[index.LinkingUnit], error) {
-	return listLinkedBy(ctx, s, target, opt)
+func (r reader) AssetVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Asset], error) {
+	return listAssetVersions(ctx, r.q, id, opt)
 }
 
-func (s *Store) Blob(ctx context.Context, h cas.Hash) (index.Blob, error) {
-	return readBlob(ctx, s, h)
+func (r reader) LinkedBy(ctx context.Context, target uuid.UUID, opt index.ListOptions) (index.Page[index.LinkingUnit], error) {
+	return listLinkedBy(ctx, r.q, target, opt)
 }
 
-func (s *Store) Idempotency(ctx context.Context, key string) (index.IdempotencyRecord, error) {
-	return readIdempotency(ctx, s, key, s.now())
+func (r reader) Blob(ctx context.Context, h cas.Hash) (index.Blob, error) {
+	return readBlob(ctx, r.q, h)
 }
 
-func (t *tx) Kind(ctx context.Context, id uuid.UUID) (index.Kind, error) {
-	return readKind(ctx, t, id)
-}
-
-func (t *tx) Collection(ctx context.Context, id uuid.UUID, version int64) (index.Collection, error) {
-	return readCollection(ctx, t, id, version)
-}
-
-func (t *tx) Unit(ctx context.Context, ref index.Ref) (index.Unit, error) {
-	return readUnit(ctx, t, ref)
-}
-
-func (t *tx) Asset(ctx context.Context, ref index.Ref) (index.Asset, error) {
-	return readAsset(ctx, t, ref)
-}
-
-func (t *tx) Lookup(ctx context.Context, refs []index.Ref) ([]index.Entity, error) {
-	return readLookup(ctx, t, refs)
-}
-
-func (t *tx) Collections(ctx context.Context, opt index.ListOptions) (index.Page[index.Collection], error) {
-	return listCollections(ctx, t, opt)
-}
-
-func (t *tx) CollectionVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Collection], error) {
-	return listCollectionVersions(ctx, t, id, opt)
-}
-
-func (t *tx) Units(ctx context.Context, collection uuid.UUID, opt index.ListOptions) (index.Page[index.Unit], error) {
-	return listUnits(ctx, t, collection, opt)
-}
-
-func (t *tx) Assets(ctx context.Context, collection uuid.UUID, opt index.ListOptions) (index.Page[index.Asset], error) {
-	return listAssets(ctx, t, collection, opt)
-}
-
-func (t *tx) UnitVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Unit], error) {
-	return listUnitVersions(ctx, t, id, opt)
-}
-
-func (t *tx) AssetVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Asset], error) {
-	return listAssetVersions(ctx, t, id, opt)
-}
-
-func (t *tx) LinkedBy(ctx context.Context, target uuid.UUID, opt index.ListOptions) (index.Page[index.LinkingUnit], error) {
-	return listLinkedBy(ctx, t, target, opt)
-}
-
-func (t *tx) Blob(ctx context.Context, h cas.Hash) (index.Blob, error) {
-	return readBlob(ctx, t, h)
-}
-
-func (t *tx) Idempotency(ctx context.Context, key string) (index.IdempotencyRecord, error) {
-	return readIdempotency(ctx, t, key, t.s.now())
+func (r reader) Idempotency(ctx context.Context, key string) (index.IdempotencyRecord, error) {
+	return readIdempotency(ctx, r.q, key, r.now())
 }
 
 const blobCols = `hash, size, state, created_at, leased_at`

@@ -40,6 +40,8 @@ var errNoAnswer = errors.New("no answer from PostgreSQL")
 // Store is the PostgreSQL index engine. It is safe for concurrent use; the
 // caller must Close it.
 type Store struct {
+	reader // the reads, over the pool
+
 	pool      *pgxpool.Pool
 	clock     func() time.Time
 	password  string        // to redact from errors
@@ -71,13 +73,15 @@ func Open(ctx context.Context, url string, opt index.Options) (*Store, error) {
 		pool.Close()
 		return nil, redact(fmt.Errorf("pgindex: open: %w", translate(err)), cfg.ConnConfig.Password)
 	}
-	return &Store{
+	s := &Store{
 		pool:      pool,
 		clock:     opt.Clock(),
 		password:  cfg.ConnConfig.Password,
 		opTimeout: opTimeout(cfg),
 		locks:     make(map[*gcLock]struct{}),
-	}, nil
+	}
+	s.reader = reader{q: s, now: s.now}
+	return s, nil
 }
 
 // parseConfig parses url into a pool configuration with this package's
@@ -295,6 +299,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(t *tx) error) (err error
 		return s.closedOr(s.wrap("begin transaction", err))
 	}
 	t := &tx{s: s, ctx: ctx, conn: conn}
+	t.reader = reader{q: t, now: s.now}
 	defer t.end()
 	if err := fn(t); err != nil {
 		return err

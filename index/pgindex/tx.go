@@ -18,6 +18,8 @@ import (
 // Committing a unit version thus costs two round trips: the locking reads,
 // then the writes and COMMIT.
 type tx struct {
+	reader // the reads, inside the transaction
+
 	s    *Store
 	ctx  context.Context
 	conn *pgxpool.Conn
