@@ -26,6 +26,7 @@ type tx struct {
 	// unlinked holds the assets that a removed unit version linked; finish
 	// sets their last-unlinked time.
 	unlinked map[uuid.UUID]struct{}
+	changes  []index.Change // the change feed's records (changes.go)
 }
 
 var _ index.Tx = (*tx)(nil)
