@@ -38,6 +38,8 @@ type Options struct {
 	Logger *slog.Logger
 	// GC runs sweeps for POST /api/v1/gc and reports them; nil answers 503.
 	GC GC
+	// Changes serves the change feed (changes.go); nil answers 503.
+	Changes Changes
 	// Extra routes served beside the API's (/metrics, /api/v1/openapi.json).
 	// A GET route also answers HEAD.
 	Extra []Route
@@ -171,6 +173,9 @@ func (a *api) routes() []route {
 		{"GET", "/api/v1/assets/:uuid/linked-by", listByID(a.linkedBy(index.KindAsset), linkingView, false)},
 
 		{"POST", "/api/v1/resolve", a.resolve},
+
+		{"GET", "/api/v1/changes", a.changes},
+		{"GET", "/api/v1/changes/head", a.changesHead},
 
 		{"POST", "/api/v1/gc", a.runGC},
 		{"GET", "/api/v1/gc/runs", a.gcRuns},

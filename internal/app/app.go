@@ -55,6 +55,9 @@ type Config struct {
 	CacheBytes int64
 	// GCRetention and GCGrace are the sweep defaults (0: 720h and 24h).
 	GCRetention, GCGrace time.Duration
+	// ChangeRetention is how long sweeps keep the change feed's history
+	// (0: index.DefaultChangeRetention, 7 days).
+	ChangeRetention time.Duration
 
 	// Tokens, when set, are required on every route but /healthz, /readyz
 	// and /metrics.
@@ -96,7 +99,8 @@ type App struct {
 	Metrics *Metrics
 	Logger  *slog.Logger
 
-	lock *datadir.Lock
+	lock    *datadir.Lock
+	changes *changeService // nil when the index keeps no change feed
 }
 
 // Open opens the stores of cfg and the services over them. The caller must
@@ -149,6 +153,9 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, fmt.Errorf("app: open index: %w", err)
 	}
 	a.Index = a.Metrics.wrapIndex(idx)
+	if a.changes, err = newChangeService(reg, idx, cfg.Now); err != nil {
+		return nil, err
+	}
 
 	var backend cas.Backend
 	if cfg.S3.Endpoint != "" {
@@ -184,6 +191,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.GC = gc.New(a.Index, a.Blobs, gc.Options{
 		Retention: cfg.GCRetention, Grace: cfg.GCGrace, Now: cfg.Now, Logger: a.Logger, Metrics: gm,
+		ChangeRetention: cfg.ChangeRetention,
 	})
 	return a, nil
 }
@@ -199,6 +207,7 @@ func (a *App) apiHandler() http.Handler {
 		MaxUploadBytes: a.Config.MaxUploadBytes,
 		Logger:         a.Logger,
 		GC:             a.GC,
+		Changes:        a.changesOption(),
 		Extra:          a.extraRoutes(),
 		Wrap:           a.Metrics.wrapRoute(a.Logger),
 	})
