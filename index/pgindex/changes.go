@@ -27,26 +27,29 @@ import (
 // wraps). Transactions take sequence numbers in one order and commit in
 // another, so serving rows "after the last seq seen" would skip a row whose
 // transaction took a low number and committed late. Instead the feed is
-// ordered by (xid, seq) and a read serves only rows whose xid is below the
-// xmin of its own snapshot (pg_snapshot_xmin(pg_current_snapshot()), in the
-// same statement): every transaction with a smaller xid has ended, so every
-// row such a transaction will ever have is visible to the read, and no row
-// can later appear at or before a position the read handed out. A cursor is
-// the position (xid, seq) of the last change served. A transaction that
-// begins after another one was acknowledged takes a larger xid (xids are
-// assigned in time order), so its change is listed after the other one:
-// the order is consistent with acknowledgements.
+// ordered by (xid, seq) and a read serves only rows whose xid is below a
+// bound taken from its own snapshot (in the same statement): the snapshot's
+// xmin, refined (sqlBound) to skip the in-progress transactions that
+// pg_stat_activity shows running in another database of the cluster, since
+// those cannot write this table. Every transaction of this database with a
+// smaller xid has ended, so every row such a transaction will ever have is
+// visible to the read, and no row can later appear at or before a position
+// the read handed out. A cursor is the position (xid, seq) of the last
+// change served (or, after a page that was not full, just below the bound).
+// A transaction that begins after another one was acknowledged takes a
+// larger xid (xids are assigned in time order), so its change is listed
+// after the other one: the order is consistent with acknowledgements.
 //
 // The price is latency, never order: a row is served once every
-// transaction that took an xid before it has ended. Our own transactions
-// are short (each statement is bounded), but snapshot xmin is cluster-wide:
-// a long transaction that wrote anything in any database of the cluster
-// (a bulk load, a migration, an idle-in-transaction session, a prepared
-// transaction) holds the feed back until it ends; read-only transactions
+// transaction of this database that took an xid before it has ended. Our
+// own transactions are short (each statement is bounded); a long one that
+// wrote in this database (a bulk load by hand, a session left idle in a
+// transaction), a prepared transaction, or a role that may not see other
+// sessions' xids in pg_stat_activity (then every in-progress xid counts,
+// cluster-wide) holds the feed back until it ends. Read-only transactions
 // take no xid and hold nothing. ChangePage.Held says so, and waiting
-// followers then look again every few hundred milliseconds; the lag
-// metric shows it. Run Blockstore's database in a cluster without such
-// sessions (idle_in_transaction_session_timeout helps).
+// followers then look again every few hundred milliseconds; the lag metric
+// shows it (idle_in_transaction_session_timeout bounds it).
 //
 // An appending lock would give the same order by serializing every writer
 // through one row until commit; the xid order keeps writers concurrent.
@@ -208,17 +211,36 @@ func maxPos(a, b index.ChangePos) index.ChangePos {
 	return a
 }
 
-// sqlChanges reads a page in one statement, so that its snapshot's xmin,
-// the pruned mark and the rows agree: $1, $2 the cursor, $3 the limit.
-const sqlChanges = `WITH s AS MATERIALIZED (
-	SELECT x.xmin, EXISTS (SELECT 1 FROM changes h WHERE h.xid >= x.xmin) AS held
-	FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) x
-), page AS (
+// sqlBound is the CTE "s" of the feed's reads: bound, the position below
+// which every transaction that can write this database's changes has
+// ended, as of the statement's snapshot; and held, whether committed
+// changes wait at or above it. It is the snapshot's xmin refined: the
+// in-progress xids of the snapshot that pg_stat_activity shows running in
+// another database cannot write here and do not count; an xid it does not
+// show (ended since, a prepared transaction, or hidden from this role)
+// counts, which only delays. Without in-progress xids of this database the
+// bound is the snapshot's xmax. Every part reads the one snapshot of the
+// statement (a function would take its own).
+const sqlBound = `snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+elsewhere AS MATERIALIZED (
+	SELECT coalesce(array_agg(a.backend_xid), '{}') AS xs FROM pg_stat_activity a
+	WHERE a.backend_xid IS NOT NULL
+		AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+), s AS MATERIALIZED (
+	SELECT b.bound, EXISTS (SELECT 1 FROM changes h WHERE h.xid >= b.bound) AS held
+	FROM (SELECT coalesce(
+		(SELECT min(x) FROM snap, elsewhere e, pg_snapshot_xip(snap.s) AS x WHERE NOT (x::xid = ANY (e.xs))),
+		(SELECT pg_snapshot_xmax(snap.s) FROM snap)) AS bound) b
+)`
+
+// sqlChanges reads a page in one statement, so that the bound, the pruned
+// mark and the rows agree: $1, $2 the cursor, $3 the limit.
+const sqlChanges = `WITH ` + sqlBound + `, page AS (
 	SELECT c.* FROM changes c, s
-	WHERE (c.xid, c.seq) > ($1::text::xid8, $2::bigint) AND c.xid < s.xmin %s
+	WHERE (c.xid, c.seq) > ($1::text::xid8, $2::bigint) AND c.xid < s.bound %s
 	ORDER BY c.xid, c.seq LIMIT $3
 )
-SELECT s.xmin::text, s.held, p.xid::text, p.seq,
+SELECT s.bound::text, s.held, p.xid::text, p.seq,
 	c.xid::text, c.seq, c.kind, c.entity, c.collection, c.version, c.event, c.at
 FROM s CROSS JOIN changes_pruned p LEFT JOIN page c ON true
 ORDER BY c.xid, c.seq`
@@ -241,10 +263,10 @@ func (s *Store) Changes(ctx context.Context, q index.ChangeQuery) (index.ChangeP
 		sql, args = fmt.Sprintf(sqlChanges, "AND c.collection = $4"), append(args, q.Collection)
 	}
 	var (
-		page                index.ChangePage
-		xminText, prunedXid string
-		prunedSeq           int64
-		last                index.ChangePos
+		page                 index.ChangePage
+		boundText, prunedXid string
+		prunedSeq            int64
+		last                 index.ChangePos
 	)
 	b := &pgx.Batch{}
 	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
@@ -256,7 +278,7 @@ func (s *Store) Changes(ctx context.Context, q index.ChangeQuery) (index.ChangeP
 				id, coll     pgtype.UUID
 				at           *time.Time
 			)
-			if err := rows.Scan(&xminText, &page.Held, &prunedXid, &prunedSeq,
+			if err := rows.Scan(&boundText, &page.Held, &prunedXid, &prunedSeq,
 				&xid, &seq, &kind, &id, &coll, &version, &event, &at); err != nil {
 				return err
 			}
@@ -278,7 +300,7 @@ func (s *Store) Changes(ctx context.Context, q index.ChangeQuery) (index.ChangeP
 	if err := s.run(ctx, b); err != nil {
 		return index.ChangePage{}, s.wrap("changes", err)
 	}
-	xmin, err := parseXid8(xminText)
+	bound, err := parseXid8(boundText)
 	if err != nil {
 		return index.ChangePage{}, err
 	}
@@ -293,10 +315,10 @@ func (s *Store) Changes(ctx context.Context, q index.ChangeQuery) (index.ChangeP
 		return index.ChangePage{}, fmt.Errorf("pgindex: changes: %w: cursor %s is before the oldest change kept", index.ErrGone, q.After)
 	}
 	next := maxPos(from, last)
-	if len(page.Items) < limit && xmin > 0 {
-		// Every row below xmin was looked at: move past them all, so that
-		// a filtered follower's cursor keeps up with the pruning.
-		next = maxPos(next, index.ChangePos{Major: xmin - 1, Minor: math.MaxInt64})
+	if len(page.Items) < limit && bound > 0 {
+		// Every row below the bound was looked at: move past them all, so
+		// that a filtered follower's cursor keeps up with the pruning.
+		next = maxPos(next, index.ChangePos{Major: bound - 1, Minor: math.MaxInt64})
 	}
 	page.NextCursor = next.String()
 	return page, nil
@@ -310,8 +332,8 @@ func (s *Store) ChangesHead(ctx context.Context) (string, error) {
 		seq int64
 	)
 	b := &pgx.Batch{}
-	b.Queue(`SELECT xid::text, seq FROM (
-	(SELECT xid, seq FROM changes WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid DESC, seq DESC LIMIT 1)
+	b.Queue(`WITH ` + sqlBound + ` SELECT xid::text, seq FROM (
+	(SELECT c.xid, c.seq FROM changes c, s WHERE c.xid < s.bound ORDER BY c.xid DESC, c.seq DESC LIMIT 1)
 	UNION ALL SELECT xid, seq FROM changes_pruned
 ) h ORDER BY xid DESC, seq DESC LIMIT 1`).QueryRow(func(row pgx.Row) error { return row.Scan(&xid, &seq) })
 	if err := s.run(ctx, b); err != nil {
