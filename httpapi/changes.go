@@ -126,3 +126,15 @@ func (a *api) changesHead(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		Cursor string `json:"cursor"`
 	}{cur})
 }
+
+// FeedChanges serves the feed of f as it is (no metrics): what a test or
+// an embedding program plugs into Options.Changes.
+func FeedChanges(f index.ChangeFeed) Changes { return feedChanges{f} }
+
+type feedChanges struct{ f index.ChangeFeed }
+
+func (c feedChanges) Changes(ctx context.Context, q index.ChangeQuery, wait time.Duration) (index.ChangePage, error) {
+	return index.WaitChanges(ctx, c.f, q, wait)
+}
+
+func (c feedChanges) ChangesHead(ctx context.Context) (string, error) { return c.f.ChangesHead(ctx) }
