@@ -203,10 +203,16 @@ func (s *Store) Changes(ctx context.Context, q index.ChangeQuery) (index.ChangeP
 			return err
 		}
 		from := pos.Minor
-		if q.After == "" {
+		switch {
+		case q.After == "":
 			from = pruned
-		} else if from < pruned {
+		case from < pruned:
 			return fmt.Errorf("%w: cursor %s is before change %d, the oldest kept", index.ErrGone, q.After, pruned+1)
+		case from > durable:
+			// Only a feed that went back (a restored backup) or another
+			// store's cursor is ahead of the durable head: the follower
+			// cannot know what it missed, so it reloads.
+			return fmt.Errorf("%w: cursor %s is ahead of this feed's last change %d (restored from a backup?)", index.ErrGone, q.After, durable)
 		}
 		next, scanned, full := from, 0, false
 		err = v.scan(changeKey(from+1), changeKey(durable+1), func(k, val []byte) (bool, error) {
