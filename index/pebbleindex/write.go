@@ -106,18 +106,16 @@ func (t *tx) UpdateCollection(id uuid.UUID, p index.CollectionPatch) (index.Coll
 	if err != nil {
 		return index.Collection{}, false, err
 	}
-	next := versionRec{
-		Created:     t.at,
-		GC:          deref(p.GarbageCollect, cur.GC),
-		Name:        deref(p.Name, cur.Name),
-		Description: deref(p.Description, cur.Description),
-		Owner:       deref(p.Owner, cur.Owner),
-		Author:      deref(p.Author, cur.Author),
-		License:     deref(p.License, cur.License),
-	}
-	if next.GC == cur.GC && next.Name == cur.Name && next.Description == cur.Description &&
-		next.Owner == cur.Owner && next.Author == cur.Author && next.License == cur.License {
+	latest := index.NewCollection{GarbageCollect: cur.GC, CollectionFields: index.CollectionFields{
+		Name: cur.Name, Description: cur.Description, Owner: cur.Owner, Author: cur.Author, License: cur.License,
+	}}
+	nc, unchanged := index.NextCollection(latest, p)
+	if unchanged {
 		return collectionOf(id, e.Latest, cur), false, nil
+	}
+	next := versionRec{
+		Created: t.at, GC: nc.GarbageCollect, Name: nc.Name, Description: nc.Description,
+		Owner: nc.Owner, Author: nc.Author, License: nc.License,
 	}
 	ver := e.Latest + 1
 	cur.Superseded = t.at
@@ -175,208 +173,169 @@ func (t *tx) DeleteCollection(id uuid.UUID, recursive bool) error {
 
 // --- units and assets ----------------------------------------------------
 
-// content is what a unit or asset version holds beside its number and time.
+// content is a unit or asset version about to be stored: what the rules
+// decided (index.Content) and its blob's size.
 type content struct {
-	name, mediaType string
-	hash            cas.Hash
-	size            int64
-	gc              bool
-	links           []index.Link // units: normalized, kinds filled in
-	set             cas.Hash     // units: LinkSetID(links)
+	index.Content
+	size int64
 }
 
 func (c *content) record(at int64) versionRec {
-	return versionRec{Created: at, GC: c.gc, Hash: c.hash, Size: c.size, Links: c.set, Name: c.name, MediaType: c.mediaType}
+	return versionRec{Created: at, GC: c.GarbageCollect, Hash: c.Hash, Size: c.size, Links: c.LinkSet, Name: c.Name, MediaType: c.MediaType}
 }
 
-func (c *content) unit(id uuid.UUID, e *entityRec, ver, at int64) index.Unit {
-	r := c.record(at)
-	return unitOf(id, *e, ver, r, c.links)
+// heads returns e's index.Heads.
+func (e *entityRec) heads() index.Heads {
+	return index.Heads{Latest: e.Latest, HasDraft: e.HasDraft, LatestName: e.LatestName, DraftName: e.DraftName,
+		LatestLinks: e.LatestLinks, DraftLinks: e.DraftLinks}
 }
 
-func (c *content) asset(id uuid.UUID, e *entityRec, ver, at int64) index.Asset {
-	return assetOf(id, *e, ver, c.record(at))
+// setHeads stores h in e. The caller sets the times and flags of the
+// versions h names anew.
+func (e *entityRec) setHeads(h index.Heads) {
+	e.Latest, e.HasDraft, e.LatestName, e.DraftName = h.Latest, h.HasDraft, h.LatestName, h.DraftName
+	e.LatestLinks, e.DraftLinks = h.LatestLinks, h.DraftLinks
+	if !h.HasDraft {
+		e.DraftCreated, e.DraftGC = 0, false
+	}
 }
 
 // CreateUnit creates a unit at version 1, or with only a draft.
 func (t *tx) CreateUnit(nu index.NewUnit) (index.Unit, error) {
-	c := content{name: nu.Name, hash: nu.Hash, gc: nu.GarbageCollect}
-	e, err := t.newMember(index.KindUnit, nu.Collection, &c)
+	id, e, ver, c, err := t.createMember(index.KindUnit, nu.Collection, nu.Hash, nu.Links, nu.Draft, nu.Content)
 	if err != nil {
 		return index.Unit{}, err
 	}
-	if c.links, c.set, err = t.checkLinks(nu.Links); err != nil {
-		return index.Unit{}, err
-	}
-	// A new unit has no incoming edge: its links cannot close a cycle.
-	id := uuid.New()
-	if err := t.checkNames(id, e.Collection, nil, nameSet(c.name)); err != nil {
-		return index.Unit{}, err
-	}
-	ver, err := t.createMember(id, &e, &c, nu.Draft)
-	if err != nil {
-		return index.Unit{}, err
-	}
-	return c.unit(id, &e, ver, t.at), t.err
+	return unitOf(id, e, ver, c.record(t.at), c.Links), t.err
 }
 
 // CreateAsset creates an asset at version 1, or with only a draft.
 func (t *tx) CreateAsset(na index.NewAsset) (index.Asset, error) {
-	c := content{name: na.Name, mediaType: na.MediaType, hash: na.Hash, gc: na.GarbageCollect}
-	e, err := t.newMember(index.KindAsset, na.Collection, &c)
+	id, e, ver, c, err := t.createMember(index.KindAsset, na.Collection, na.Hash, nil, na.Draft,
+		func([]index.Link) index.Content { return na.Content() })
 	if err != nil {
 		return index.Asset{}, err
 	}
-	id := uuid.New()
-	if err := t.checkNames(id, e.Collection, nil, nameSet(c.name)); err != nil {
-		return index.Asset{}, err
-	}
-	ver, err := t.createMember(id, &e, &c, na.Draft)
-	if err != nil {
-		return index.Asset{}, err
-	}
-	return c.asset(id, &e, ver, t.at), t.err
+	return assetOf(id, e, ver, c.record(t.at)), t.err
 }
 
-// newMember checks the collection and the blob of a new unit or asset and
-// returns its entity record (not yet stored).
-func (t *tx) newMember(kind index.Kind, coll uuid.UUID, c *content) (entityRec, error) {
+// createMember creates a unit or an asset in coll: its first version, or
+// (draft) only a draft, of the content made of its links (units) resolved.
+// It returns the entity and its version's number (0: the draft).
+func (t *tx) createMember(kind index.Kind, coll uuid.UUID, hash cas.Hash, given []index.Link, draft bool,
+	made func(links []index.Link) index.Content) (uuid.UUID, entityRec, int64, content, error) {
 	if _, err := t.entityOf(coll, index.KindCollection); err != nil {
-		return entityRec{}, err
+		return uuid.Nil, entityRec{}, 0, content{}, err
 	}
-	size, err := t.liveBlob(c.hash)
+	size, err := t.liveBlob(hash)
 	if err != nil {
-		return entityRec{}, err
+		return uuid.Nil, entityRec{}, 0, content{}, err
 	}
-	c.size = size
-	return entityRec{Kind: kind, Collection: coll, Created: t.at}, nil
-}
-
-// createMember stores a new unit or asset (checks done) and returns the
-// number of its version (0: the draft).
-func (t *tx) createMember(id uuid.UUID, e *entityRec, c *content, draft bool) (int64, error) {
+	var links []index.Link
+	if kind == index.KindUnit {
+		if links, err = t.resolveLinks(given); err != nil {
+			return uuid.Nil, entityRec{}, 0, content{}, err
+		}
+	}
+	c := content{Content: made(links), size: size}
+	// A new entity has no incoming edge: its links cannot close a cycle.
+	id := uuid.New()
+	claim := index.Heads{}.Commit(c.Content, draft).HeldNames()
+	if err := t.checkNames(id, coll, claim); err != nil {
+		return uuid.Nil, entityRec{}, 0, content{}, err
+	}
+	e := entityRec{Kind: kind, Collection: coll, Created: t.at}
 	t.set(memberKey(e.Collection, e.Kind, e.Created, id), []byte{0})
+	ver := int64(0)
 	if draft {
-		return 0, t.writeDraft(id, e, c)
+		err = t.writeDraft(id, &e, &c)
+	} else {
+		ver, err = t.publish(id, &e, &c, nil)
 	}
-	return t.publish(id, e, c, nil)
+	return id, e, ver, c, err
 }
 
 // CommitUnit adds the next published version of a unit, or writes its draft.
 func (t *tx) CommitUnit(id uuid.UUID, ch index.UnitChange, draft bool) (index.Unit, bool, error) {
-	e, err := t.entityOf(id, index.KindUnit)
+	e, ver, r, links, created, err := t.commit(id, index.KindUnit, ch.Change(), draft)
 	if err != nil {
 		return index.Unit{}, false, err
 	}
-	base, hasBase, err := t.base(id, &e, draft)
-	if err != nil {
-		return index.Unit{}, false, err
-	}
-	c := content{hash: ch.Hash, name: deref(ch.Name, base.Name), gc: deref(ch.GarbageCollect, base.GC)}
-	switch {
-	case ch.Links != nil:
-		if c.links, c.set, err = t.checkLinks(*ch.Links); err != nil {
-			return index.Unit{}, false, err
-		}
-	case hasBase:
-		c.set = base.Links
-		if c.links, err = t.links(base.Links); err != nil {
-			return index.Unit{}, false, err
-		}
-	default:
-		c.links = []index.Link{}
-		c.set = index.LinkSetID(c.links)
-	}
-	if !draft && e.Latest > 0 && base.Hash == c.hash && base.Name == c.name && base.Links == c.set && base.GC == c.gc {
-		return unitOf(id, e, e.Latest, base, c.links), false, nil
-	}
-	if c.size, err = t.liveBlob(c.hash); err != nil {
-		return index.Unit{}, false, err
-	}
-	if err := t.checkCycle(id, &e, c.set, c.links); err != nil {
-		return index.Unit{}, false, err
-	}
-	if err := t.checkNames(id, e.Collection, heldNames(&e), t.namesAfter(&e, c.name, draft)); err != nil {
-		return index.Unit{}, false, err
-	}
-	if draft {
-		if err := t.writeDraft(id, &e, &c); err != nil {
-			return index.Unit{}, false, err
-		}
-		return c.unit(id, &e, 0, t.at), true, t.err
-	}
-	ver, err := t.publish(id, &e, &c, latestOf(&e, &base, hasBase))
-	if err != nil {
-		return index.Unit{}, false, err
-	}
-	return c.unit(id, &e, ver, t.at), true, t.err
+	return unitOf(id, e, ver, r, links), created, t.err
 }
 
 // CommitAsset adds the next published version of an asset, or writes its draft.
 func (t *tx) CommitAsset(id uuid.UUID, ch index.AssetChange, draft bool) (index.Asset, bool, error) {
-	e, err := t.entityOf(id, index.KindAsset)
+	e, ver, r, _, created, err := t.commit(id, index.KindAsset, ch.Change(), draft)
 	if err != nil {
 		return index.Asset{}, false, err
 	}
-	base, hasBase, err := t.base(id, &e, draft)
+	return assetOf(id, e, ver, r), created, t.err
+}
+
+// commit adds the next published version of the unit or asset id, or writes
+// its draft, as index.NextVersion makes it of ch. It returns the version
+// stored (or, when identical, the latest: created false) with its links.
+func (t *tx) commit(id uuid.UUID, kind index.Kind, ch index.Change, draft bool) (
+	e entityRec, ver int64, r versionRec, links []index.Link, created bool, err error) {
+	if e, err = t.entityOf(id, kind); err != nil {
+		return
+	}
+	if ch.Links != nil {
+		var resolved []index.Link
+		if resolved, err = t.resolveLinks(*ch.Links); err != nil {
+			return
+		}
+		ch.Links = &resolved
+	}
+	h := e.heads()
+	baseVer, hasBase := h.Base(draft)
+	var (
+		base    *index.Content
+		baseRec versionRec
+	)
+	if hasBase {
+		if baseRec, err = t.mustVersion(id, baseVer); err != nil {
+			return
+		}
+		base = &index.Content{Name: baseRec.Name, MediaType: baseRec.MediaType, Hash: baseRec.Hash,
+			GarbageCollect: baseRec.GC, LinkSet: baseRec.Links}
+		if kind == index.KindUnit && ch.Links == nil {
+			if base.Links, err = t.links(baseRec.Links); err != nil {
+				return
+			}
+		}
+	}
+	next, unchanged, err := index.NextVersion(h, base, ch, draft)
 	if err != nil {
-		return index.Asset{}, false, err
+		return
 	}
-	c := content{
-		hash:      ch.Hash,
-		name:      deref(ch.Name, base.Name),
-		mediaType: deref(ch.MediaType, base.MediaType),
-		gc:        deref(ch.GarbageCollect, base.GC),
+	if unchanged {
+		return e, e.Latest, baseRec, next.Links, false, nil
 	}
-	if !draft && e.Latest > 0 && base.Hash == c.hash && base.Name == c.name && base.MediaType == c.mediaType && base.GC == c.gc {
-		return assetOf(id, e, e.Latest, base), false, nil
+	c := content{Content: next}
+	if c.size, err = t.liveBlob(c.Hash); err != nil {
+		return
 	}
-	if c.size, err = t.liveBlob(c.hash); err != nil {
-		return index.Asset{}, false, err
+	if kind == index.KindUnit {
+		if err = t.checkCycle(id, h, c.LinkSet, c.Links); err != nil {
+			return
+		}
 	}
-	if err := t.checkNames(id, e.Collection, heldNames(&e), t.namesAfter(&e, c.name, draft)); err != nil {
-		return index.Asset{}, false, err
+	claim, _ := index.NameMoves(h.HeldNames(), h.Commit(c.Content, draft).HeldNames())
+	if err = t.checkNames(id, e.Collection, claim); err != nil {
+		return
 	}
 	if draft {
-		if err := t.writeDraft(id, &e, &c); err != nil {
-			return index.Asset{}, false, err
+		err = t.writeDraft(id, &e, &c)
+	} else {
+		var latest *versionRec
+		if e.Latest > 0 {
+			latest = &baseRec // the base of a published version is the latest
 		}
-		return c.asset(id, &e, 0, t.at), true, t.err
+		ver, err = t.publish(id, &e, &c, latest)
 	}
-	ver, err := t.publish(id, &e, &c, latestOf(&e, &base, hasBase))
-	if err != nil {
-		return index.Asset{}, false, err
-	}
-	return c.asset(id, &e, ver, t.at), true, t.err
-}
-
-// base returns the version that omitted fields come from: for a draft the
-// draft, else the latest published version; for a published version the
-// latest, else the draft. hasBase is false for an entity with neither.
-func (t *tx) base(id uuid.UUID, e *entityRec, draft bool) (versionRec, bool, error) {
-	ver := int64(-1)
-	switch {
-	case draft && e.HasDraft:
-		ver = 0
-	case e.Latest > 0:
-		ver = e.Latest
-	case e.HasDraft:
-		ver = 0
-	}
-	if ver < 0 {
-		return versionRec{}, false, nil
-	}
-	r, err := t.mustVersion(id, ver)
-	return r, err == nil, err
-}
-
-// latestOf returns base when it is the latest published version (the base of
-// a published version of an entity that has one), else nil.
-func latestOf(e *entityRec, base *versionRec, hasBase bool) *versionRec {
-	if hasBase && e.Latest > 0 {
-		return base
-	}
-	return nil
+	return e, ver, c.record(t.at), c.Links, err == nil, err
 }
 
 // PublishUnitDraft turns the draft into the next numbered version.
@@ -423,10 +382,14 @@ func (t *tx) deleteDraftOf(id uuid.UUID, kind index.Kind) error {
 	if err != nil {
 		return err
 	}
-	if e.Latest == 0 && e.HasDraft {
+	next, empty, err := e.heads().DeleteDraft()
+	if err != nil {
+		return fmt.Errorf("delete draft of %s: %w", id, err)
+	}
+	if empty {
 		return t.DeleteEntity(id)
 	}
-	return t.deleteDraft(id, &e)
+	return t.deleteDraft(id, &e, next)
 }
 
 // DeleteEntity deletes a unit or an asset with all its versions, unless
@@ -484,49 +447,23 @@ func (t *tx) liveBlob(h cas.Hash) (int64, error) {
 	return b.Size, nil
 }
 
-// checkLinks checks that each link names an existing unit or asset of the
-// kind it gives, and returns the normalized links with kinds filled in and
-// their set's id.
-func (t *tx) checkLinks(given []index.Link) ([]index.Link, cas.Hash, error) {
-	filled := make([]index.Link, len(given))
+// resolveLinks reads the kinds of the targets of given and resolves the
+// links (index.ResolveLinks).
+func (t *tx) resolveLinks(given []index.Link) ([]index.Link, error) {
 	kinds := make(map[uuid.UUID]index.Kind, len(given))
-	for i, l := range given {
-		if l.Version < 0 {
-			return nil, cas.Hash{}, fmt.Errorf("%w: link to %s: version %d", index.ErrInvalid, l.Target, l.Version)
+	for _, l := range given {
+		if _, seen := kinds[l.Target]; seen {
+			continue
 		}
-		k, ok := kinds[l.Target]
-		if !ok {
-			e, found, err := t.entity(l.Target)
-			if err != nil {
-				return nil, cas.Hash{}, err
-			}
-			if !found {
-				return nil, cas.Hash{}, fmt.Errorf("%w: link target %s does not exist", index.ErrInvalid, l.Target)
-			}
-			k = e.Kind
-			kinds[l.Target] = k
+		e, found, err := t.entity(l.Target)
+		if err != nil {
+			return nil, err
 		}
-		if k != index.KindUnit && k != index.KindAsset {
-			return nil, cas.Hash{}, fmt.Errorf("%w: link target %s is a %s", index.ErrInvalid, l.Target, k)
-		}
-		if l.Kind != 0 && l.Kind != k {
-			return nil, cas.Hash{}, fmt.Errorf("%w: link to %s says %s, the target is a %s", index.ErrInvalid, l.Target, l.Kind, k)
-		}
-		filled[i] = index.Link{Target: l.Target, Kind: k, Version: l.Version}
-	}
-	links := index.NormalizeLinks(filled)
-	return links, index.LinkSetID(links), nil
-}
-
-// unitTargets returns the distinct unit targets of links, in order.
-func unitTargets(links []index.Link) []uuid.UUID {
-	var out []uuid.UUID
-	for _, l := range links {
-		if l.Kind == index.KindUnit && !slices.Contains(out, l.Target) {
-			out = append(out, l.Target)
+		if found {
+			kinds[l.Target] = e.Kind
 		}
 	}
-	return out
+	return index.ResolveLinks(given, kinds)
 }
 
 // unitEdges returns the units that unit n has an edge to: those its latest
@@ -542,25 +479,26 @@ func (t *tx) unitEdges(n uuid.UUID) ([]uuid.UUID, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = unitTargets(links)
+		out = index.TargetsOfKind(links, index.KindUnit)
 	}
 	if e.HasDraft && (e.Latest == 0 || e.DraftLinks != e.LatestLinks) {
 		links, err := t.links(e.DraftLinks)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, unitTargets(links)...)
+		out = append(out, index.TargetsOfKind(links, index.KindUnit)...)
 	}
 	return out, nil
 }
 
-// checkCycle refuses links of unit id that would close a cycle. The graph
-// has none, so only targets that are not already edges of id can close one.
-func (t *tx) checkCycle(id uuid.UUID, e *entityRec, set cas.Hash, links []index.Link) error {
-	if e.Latest > 0 && set == e.LatestLinks || e.HasDraft && set == e.DraftLinks {
-		return nil // the links are already edges
+// checkCycle refuses links of unit id (heads h) that would close a cycle.
+// The graph has none, so only targets that are not already edges of id can
+// close one.
+func (t *tx) checkCycle(id uuid.UUID, h index.Heads, set cas.Hash, links []index.Link) error {
+	if h.HasLinkSet(set) {
+		return nil
 	}
-	targets := unitTargets(links)
+	targets := index.TargetsOfKind(links, index.KindUnit)
 	if len(targets) == 0 {
 		return nil
 	}
@@ -582,80 +520,35 @@ func (t *tx) checkCycle(id uuid.UUID, e *entityRec, set cas.Hash, links []index.
 		return err
 	}
 	if cycle {
-		return fmt.Errorf("%w: the links of unit %s would close a cycle", index.ErrInvalid, id)
+		return index.CycleError(id)
 	}
 	return nil
 }
 
-// nameSet returns the non-empty names given, without repeats.
-func nameSet(names ...string) []string {
-	var out []string
-	for _, n := range names {
-		if n != "" && !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// heldNames returns the names e holds: its latest published version's and
-// its draft's.
-func heldNames(e *entityRec) []string {
-	var latest, draft string
-	if e.Latest > 0 {
-		latest = e.LatestName
-	}
-	if e.HasDraft {
-		draft = e.DraftName
-	}
-	return nameSet(latest, draft)
-}
-
-// namesAfter returns the names e will hold once a version (or draft) named
-// name is written.
-func (t *tx) namesAfter(e *entityRec, name string, draft bool) []string {
-	if draft {
-		latest := ""
-		if e.Latest > 0 {
-			latest = e.LatestName
-		}
-		return nameSet(latest, name)
-	}
-	d := ""
-	if e.HasDraft {
-		d = e.DraftName
-	}
-	return nameSet(name, d)
-}
-
-// checkNames refuses names that id would take from another holder.
-func (t *tx) checkNames(id, coll uuid.UUID, held, next []string) error {
-	for _, n := range next {
-		if slices.Contains(held, n) {
-			continue
-		}
+// checkNames refuses the names of claim that another entity holds in coll.
+func (t *tx) checkNames(id, coll uuid.UUID, claim []string) error {
+	for _, n := range claim {
 		b, ok, err := getValue(t.r, nameKey(coll, n))
 		if err != nil {
 			return err
 		}
 		if ok && len(b) == sizeUUID && readUUID(b) != id {
-			return &index.ConflictError{Reason: fmt.Sprintf("name %q is taken in collection %s", n, coll), Holder: readUUID(b)}
+			return index.NameTaken(coll, n, readUUID(b))
 		}
 	}
 	return nil
 }
 
-// moveNames releases the names id no longer holds and takes the new ones.
-func (t *tx) moveNames(id, coll uuid.UUID, held, next []string) {
-	for _, n := range held {
-		if !slices.Contains(next, n) {
-			t.del(nameKey(coll, n))
-		}
+// moveNames releases the names id gives up and takes the new ones when the
+// names it holds go from before to after (index.NameMoves); checkNames
+// checked the claims.
+func (t *tx) moveNames(id, coll uuid.UUID, before, after []string) {
+	claim, release := index.NameMoves(before, after)
+	for _, n := range release {
+		t.del(nameKey(coll, n))
 	}
-	for _, n := range next {
-		if !slices.Contains(held, n) {
-			t.set(nameKey(coll, n), id[:])
-		}
+	for _, n := range claim {
+		t.set(nameKey(coll, n), id[:])
 	}
 }
 
@@ -688,8 +581,9 @@ func (t *tx) linkerOutside(target uuid.UUID, inside func(coll uuid.UUID) bool) (
 // latest is the record of the latest published version when the caller has
 // read it, else nil.
 func (t *tx) publish(id uuid.UUID, e *entityRec, c *content, latest *versionRec) (int64, error) {
-	held := heldNames(e)
-	ver := e.Latest + 1
+	h := e.heads()
+	next := h.Commit(c.Content, false)
+	ver := next.Latest
 	if e.Latest > 0 {
 		if err := t.supersede(id, e, latest); err != nil {
 			return 0, err
@@ -697,12 +591,12 @@ func (t *tx) publish(id uuid.UUID, e *entityRec, c *content, latest *versionRec)
 	}
 	r := c.record(t.at)
 	t.putVersion(id, ver, &r)
-	t.set(hashRefKey(c.hash, e.Kind, id, ver), nil)
+	t.set(hashRefKey(c.Hash, e.Kind, id, ver), nil)
 	if e.Kind == index.KindUnit {
-		if err := t.refLinkSet(c.set, c.links); err != nil {
+		if err := t.refLinkSet(c.LinkSet, c.Links); err != nil {
 			return 0, err
 		}
-		if e.Latest == 0 || e.LatestLinks != c.set {
+		if e.Latest == 0 || e.LatestLinks != c.LinkSet {
 			var old []index.Link
 			if e.Latest > 0 {
 				var err error
@@ -710,14 +604,15 @@ func (t *tx) publish(id uuid.UUID, e *entityRec, c *content, latest *versionRec)
 					return 0, err
 				}
 			}
-			t.setEdges(id, e, roleLatest, old, c.links)
+			t.setEdges(id, e, roleLatest, old, c.Links)
 		}
 	}
 	if e.Latest == 0 {
 		t.set(memberKey(e.Collection, e.Kind, e.Created, id), []byte{1})
 	}
-	e.Latest, e.LatestCreated, e.LatestGC, e.LatestName, e.LatestLinks = ver, t.at, c.gc, c.name, c.set
-	t.moveNames(id, e.Collection, held, heldNames(e))
+	e.setHeads(next)
+	e.LatestCreated, e.LatestGC = t.at, c.GarbageCollect
+	t.moveNames(id, e.Collection, h.HeldNames(), next.HeldNames())
 	t.putEntity(id, e)
 	return ver, nil
 }
@@ -742,10 +637,10 @@ func (t *tx) supersede(id uuid.UUID, e *entityRec, latest *versionRec) error {
 
 // writeDraft creates or replaces the draft of id with c (its checks done).
 func (t *tx) writeDraft(id uuid.UUID, e *entityRec, c *content) error {
-	held := heldNames(e)
+	h := e.heads()
 	var oldLinks []index.Link
 	if e.Kind == index.KindUnit {
-		if err := t.refLinkSet(c.set, c.links); err != nil {
+		if err := t.refLinkSet(c.LinkSet, c.Links); err != nil {
 			return err
 		}
 	}
@@ -766,20 +661,24 @@ func (t *tx) writeDraft(id uuid.UUID, e *entityRec, c *content) error {
 	}
 	r := c.record(t.at)
 	t.putVersion(id, 0, &r)
-	t.set(hashRefKey(c.hash, e.Kind, id, 0), nil)
-	if e.Kind == index.KindUnit && (!e.HasDraft || e.DraftLinks != c.set) {
-		t.setEdges(id, e, roleDraft, oldLinks, c.links)
+	t.set(hashRefKey(c.Hash, e.Kind, id, 0), nil)
+	if e.Kind == index.KindUnit && (!e.HasDraft || e.DraftLinks != c.LinkSet) {
+		t.setEdges(id, e, roleDraft, oldLinks, c.Links)
 	}
-	e.HasDraft, e.DraftCreated, e.DraftGC, e.DraftName, e.DraftLinks = true, t.at, c.gc, c.name, c.set
-	t.moveNames(id, e.Collection, held, heldNames(e))
+	next := h.Commit(c.Content, true)
+	e.setHeads(next)
+	e.DraftCreated, e.DraftGC = t.at, c.GarbageCollect
+	t.moveNames(id, e.Collection, h.HeldNames(), next.HeldNames())
 	t.putEntity(id, e)
 	return nil
 }
 
 // publishDraft turns the draft of id into its next published version.
 func (t *tx) publishDraft(id uuid.UUID, e *entityRec) (int64, versionRec, error) {
-	if !e.HasDraft {
-		return 0, versionRec{}, fmt.Errorf("%w: %s has no draft", index.ErrNotFound, id)
+	h := e.heads()
+	next, err := h.PublishDraft()
+	if err != nil {
+		return 0, versionRec{}, fmt.Errorf("publish draft of %s: %w", id, err)
 	}
 	d, err := t.mustVersion(id, 0)
 	if err != nil {
@@ -799,8 +698,7 @@ func (t *tx) publishDraft(id uuid.UUID, e *entityRec) (int64, versionRec, error)
 			}
 		}
 	}
-	held := heldNames(e)
-	ver := e.Latest + 1
+	ver := next.Latest
 	if e.Latest > 0 {
 		if err := t.supersede(id, e, nil); err != nil {
 			return 0, versionRec{}, err
@@ -821,23 +719,17 @@ func (t *tx) publishDraft(id uuid.UUID, e *entityRec) (int64, versionRec, error)
 	if e.Latest == 0 {
 		t.set(memberKey(e.Collection, e.Kind, e.Created, id), []byte{1})
 	}
-	e.Latest, e.LatestCreated, e.LatestGC, e.LatestName, e.LatestLinks = ver, t.at, d.GC, d.Name, d.Links
-	clearDraft(e)
-	t.moveNames(id, e.Collection, held, heldNames(e))
+	e.setHeads(next)
+	e.LatestCreated, e.LatestGC = t.at, d.GC
+	t.moveNames(id, e.Collection, h.HeldNames(), next.HeldNames())
 	t.putEntity(id, e)
 	return ver, r, nil
 }
 
-func clearDraft(e *entityRec) {
-	e.HasDraft, e.DraftCreated, e.DraftGC, e.DraftName, e.DraftLinks = false, 0, false, "", cas.Hash{}
-}
-
-// deleteDraft deletes the draft of id. An entity left with no version at
-// all keeps its uuid and kind (links to it stay valid) and holds no name.
-func (t *tx) deleteDraft(id uuid.UUID, e *entityRec) error {
-	if !e.HasDraft {
-		return fmt.Errorf("%w: %s has no draft", index.ErrNotFound, id)
-	}
+// deleteDraft deletes the draft of id, which keeps its latest published
+// version (heads next).
+func (t *tx) deleteDraft(id uuid.UUID, e *entityRec, next index.Heads) error {
+	h := e.heads()
 	d, err := t.mustVersion(id, 0)
 	if err != nil {
 		return err
@@ -848,7 +740,6 @@ func (t *tx) deleteDraft(id uuid.UUID, e *entityRec) error {
 			return err
 		}
 	}
-	held := heldNames(e)
 	t.del(versionKey(id, 0))
 	t.del(hashRefKey(d.Hash, e.Kind, id, 0))
 	if e.Kind == index.KindUnit {
@@ -857,8 +748,8 @@ func (t *tx) deleteDraft(id uuid.UUID, e *entityRec) error {
 			return err
 		}
 	}
-	clearDraft(e)
-	t.moveNames(id, e.Collection, held, heldNames(e))
+	e.setHeads(next)
+	t.moveNames(id, e.Collection, h.HeldNames(), next.HeldNames())
 	t.putEntity(id, e)
 	return nil
 }
@@ -898,7 +789,7 @@ func (t *tx) deleteEntity(id uuid.UUID, e *entityRec) error {
 	case index.KindCollection:
 		t.del(collectionListKey(e.Created, id))
 	default:
-		for _, n := range heldNames(e) {
+		for _, n := range e.heads().HeldNames() {
 			t.del(nameKey(e.Collection, n))
 		}
 		t.del(memberKey(e.Collection, e.Kind, e.Created, id))
@@ -1007,11 +898,4 @@ func firstLinks(links []index.Link) []index.Link {
 		}
 	}
 	return out
-}
-
-func deref[T any](p *T, def T) T {
-	if p != nil {
-		return *p
-	}
-	return def
 }
