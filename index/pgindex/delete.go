@@ -48,17 +48,8 @@ func (t *tx) DeleteCollection(id uuid.UUID, recursive bool) error {
 			linked = err == nil
 			return err
 		})
-		b.Queue(`SELECT DISTINCT v.link_set FROM entities e JOIN versions v ON v.entity = e.id
-WHERE e.collection = $1 AND v.link_set IS NOT NULL`, id).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var s []byte
-				if err := rows.Scan(&s); err != nil {
-					return err
-				}
-				sets = append(sets, s)
-			}
-			return rows.Err()
-		})
+		queueSets(b, `SELECT DISTINCT v.link_set FROM entities e JOIN versions v ON v.entity = e.id
+WHERE e.collection = $1 AND v.link_set IS NOT NULL`, id, &sets)
 	} else {
 		b.Queue(`SELECT id FROM entities WHERE collection = $1 LIMIT 1`, id).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(bin(&member))
@@ -133,16 +124,7 @@ func (t *tx) deleteEntity(id uuid.UUID) error {
 		linked = err == nil
 		return err
 	})
-	b.Queue(`SELECT DISTINCT link_set FROM versions WHERE entity = $1 AND link_set IS NOT NULL`, id).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var s []byte
-			if err := rows.Scan(&s); err != nil {
-				return err
-			}
-			sets = append(sets, s)
-		}
-		return rows.Err()
-	})
+	queueSets(b, `SELECT DISTINCT link_set FROM versions WHERE entity = $1 AND link_set IS NOT NULL`, id, &sets)
 	if err := t.run(t.ctx, b); err != nil {
 		return err
 	}
@@ -159,4 +141,20 @@ func (t *tx) deleteEntity(id uuid.UUID) error {
 	t.write(`DELETE FROM entities WHERE id = $1`, id)
 	t.dropLinkSets(sets)
 	return nil
+}
+
+// queueSets reads the link sets that sql (one argument, arg) selects into
+// sets: those of versions about to be deleted, to unlink their assets and
+// drop the sets no other version uses.
+func queueSets(b *pgx.Batch, sql string, arg any, sets *[][]byte) {
+	b.Queue(sql, arg).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var s []byte
+			if err := rows.Scan(&s); err != nil {
+				return err
+			}
+			*sets = append(*sets, s)
+		}
+		return rows.Err()
+	})
 }

@@ -68,23 +68,18 @@ const (
 	sqlLockDelete = `SELECT kind, collection, latest, latest_links, draft_links FROM entities WHERE id = $1 FOR UPDATE`
 	// The latest published version and the draft, read in a statement of
 	// its own so that it sees the state as of the lock.
-	sqlCurrent = `SELECT ` + verCols + `
+	sqlCurrentVersions = `SELECT ` + verCols + `
 FROM entities e JOIN LATERAL (
 	SELECT * FROM versions x WHERE x.entity = e.id AND x.version = e.latest
 	UNION ALL
 	SELECT * FROM versions x WHERE x.entity = e.id AND x.version IS NULL
 ) v ON true
-` + linksLateral + `
+`
+	sqlCurrent = sqlCurrentVersions + linksLateral + `
 WHERE e.id = $1`
 	// sqlCurrentNoLinks is sqlCurrent without the links, for a published
 	// commit that gives its links (the hot path): the link set IDs compare.
-	sqlCurrentNoLinks = `SELECT ` + verCols + `
-FROM entities e JOIN LATERAL (
-	SELECT * FROM versions x WHERE x.entity = e.id AND x.version = e.latest
-	UNION ALL
-	SELECT * FROM versions x WHERE x.entity = e.id AND x.version IS NULL
-) v ON true
-CROSS JOIN (SELECT NULL::uuid[] AS targets, NULL::smallint[] AS kinds, NULL::bigint[] AS pins) ls
+	sqlCurrentNoLinks = sqlCurrentVersions + `CROSS JOIN (SELECT NULL::uuid[] AS targets, NULL::smallint[] AS kinds, NULL::bigint[] AS pins) ls
 WHERE e.id = $1`
 )
 
