@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -487,4 +489,65 @@ func runIDs(rs []Report) []string {
 func listRuns(ctx context.Context, c *Collector, limit int) ([]Report, error) {
 	page, err := c.Runs(ctx, limit, "")
 	return page.Items, err
+}
+
+// TestMassDeleteGuard: a plan deleting more than MaxDeleteShare of the
+// blobs or bytes stops before deleting any blob (status failed, a note, and
+// ErrMassDelete) unless forced; a dry run says the same in a note.
+func TestMassDeleteGuard(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, w *world) {
+		keep := w.data("kept")
+		w.asset(false, keep)
+		var garbage [][]byte
+		for i := range 3 {
+			d := w.data(fmt.Sprintf("garbage %d", i))
+			w.upload(d)
+			garbage = append(garbage, d)
+		}
+		w.clk.Advance(48 * time.Hour)
+		c := w.collector(Options{MaxDeleteShare: 0.5})
+		dry := w.sweep(c, Request{DryRun: true})
+		if dry.Status != StatusSucceeded || !hasNote(dry.Notes, "more than the limit of 50%") {
+			t.Errorf("dry run: status %s, notes %q; want a warning", dry.Status, dry.Notes)
+		}
+		rep, err := c.Sweep(w.ctx, Request{})
+		if !errors.Is(err, ErrMassDelete) {
+			t.Fatalf("sweep: %v, want ErrMassDelete", err)
+		}
+		if rep.Status != StatusFailed || rep.BlobsDeleted != 0 || !hasNote(rep.Notes, "stopped before deleting any blob") ||
+			!strings.Contains(rep.Error, "3 of 4 blobs") {
+			t.Errorf("refused report: %+v", rep)
+		}
+		stored, err := c.Run(w.ctx, rep.ID)
+		if err != nil || stored.Status != StatusFailed || stored.Error == "" {
+			t.Errorf("stored report: %+v, %v", stored, err)
+		}
+		for _, d := range append(garbage, keep) {
+			if !w.stored(d) {
+				t.Fatalf("blob %s deleted by a refused sweep", cas.Sum(d))
+			}
+		}
+		// A larger share lets it through; so does Force.
+		forced := w.sweep(c, Request{Force: true})
+		if forced.Status != StatusSucceeded || forced.BlobsDeleted != 3 || !hasNote(forced.Notes, "forced") {
+			t.Errorf("forced sweep: %+v", forced)
+		}
+		for _, d := range garbage {
+			if w.stored(d) {
+				t.Errorf("garbage %s kept by a forced sweep", cas.Sum(d))
+			}
+		}
+		if !w.stored(keep) {
+			t.Error("the referenced blob went")
+		}
+	})
+}
+
+func hasNote(notes []string, part string) bool {
+	for _, n := range notes {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	return false
 }
