@@ -14,6 +14,7 @@ import (
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/cas/s3store"
 	"github.com/blockstore/blockstore/index"
+	"github.com/blockstore/blockstore/index/indextest"
 	"github.com/blockstore/blockstore/index/pgindex"
 	"github.com/blockstore/blockstore/internal/testenv"
 )
@@ -148,4 +149,28 @@ func TestLockLostBetweenCheckAndDelete(t *testing.T) {
 	if err != nil || row.State != index.BlobLive {
 		t.Fatalf("its row: %+v, %v; want live", row, err)
 	}
+}
+
+// newS3World is a world on PostgreSQL and a fresh MinIO bucket, with the
+// test clock (its dir is nil: no test on it touches files).
+func newS3World(t *testing.T) *world {
+	t.Helper()
+	clk := indextest.NewClock(indextest.Epoch)
+	idx := openPostgres(t, index.Options{Now: clk.Now})
+	srv := testenv.MinIO(t)
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	s3, err := s3store.Open(context.Background(), s3store.Config{
+		Endpoint: srv.Endpoint, Bucket: "gc-" + hex.EncodeToString(rnd[:]), Prefix: "blockstore",
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Insecure: true, CreateBucket: true,
+		Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := cas.New(s3, cas.Options{})
+	t.Cleanup(func() { store.Close() })
+	w := &world{t: t, ctx: context.Background(), clk: clk, idx: idx, store: store}
+	w.coll = w.collection("c")
+	return w
 }
