@@ -58,7 +58,8 @@ func openProduction(t *testing.T) *production {
 
 // terminateGCLock ends the database session holding an advisory lock in
 // this test's database: the sweep lock's, as a network cut or a failover
-// would.
+// would. It returns once the sessions have ended (the timeout form of
+// pg_terminate_backend waits for them), so the lock is free.
 func (p *production) terminateGCLock(ctx context.Context) (int, error) {
 	conn, err := pgx.Connect(ctx, p.url)
 	if err != nil {
@@ -66,7 +67,7 @@ func (p *production) terminateGCLock(ctx context.Context) (int, error) {
 	}
 	defer conn.Close(ctx)
 	var n int
-	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_locks
 WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
 	return n, err
 }
