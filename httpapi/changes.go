@@ -43,7 +43,7 @@ type changesJSON struct {
 	NextCursor string       `json:"next_cursor"`
 }
 
-func changeView(c index.Change) changeJSON {
+func changeView(c index.FeedChange) changeJSON {
 	j := changeJSON{
 		Cursor: c.Cursor, Kind: c.Kind.String(), UUID: c.ID, Collection: c.Collection,
 		Event: c.Event.String(), At: c.At.UTC(),

@@ -36,7 +36,7 @@ type recordingTx struct {
 }
 
 func (r *recordingTx) add(kind Kind, id, coll uuid.UUID, version int64, ev ChangeEvent) error {
-	if err := r.a.AppendChange(Change{Kind: kind, ID: id, Collection: coll, Version: version, Event: ev}); err != nil {
+	if err := r.a.AppendChange(FeedChange{Kind: kind, ID: id, Collection: coll, Version: version, Event: ev}); err != nil {
 		return fmt.Errorf("index: record change of %s: %w", id, err)
 	}
 	return nil

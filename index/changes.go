@@ -13,7 +13,7 @@ import (
 )
 
 // The change feed (API.md, "Changes"; DESIGN.md invariant 7): every
-// committed write of an entity is one Change, stored by the engine in the
+// committed write of an entity is one FeedChange, stored by the engine in the
 // same transaction as the write, so that a change exists exactly when its
 // write is committed. RecordChanges is the one place that decides which
 // Tx calls are changes and what they say; engines only store what it hands
@@ -60,11 +60,11 @@ func ParseChangeEvent(s string) (ChangeEvent, error) {
 	return 0, fmt.Errorf("%w: unknown change event %q", ErrInvalid, s)
 }
 
-// Change is one committed write. Collection is the entity's collection (a
+// FeedChange is one committed write. Collection is the entity's collection (a
 // collection's own uuid for a collection), so that a follower may watch one
 // collection; Version is the number the event made or removed, 0 for draft
 // events and for the deletion of a whole entity.
-type Change struct {
+type FeedChange struct {
 	Cursor     string // the position just after this change
 	Kind       Kind
 	ID         uuid.UUID
@@ -76,7 +76,7 @@ type Change struct {
 
 // ChangeQuery selects a page of the feed.
 type ChangeQuery struct {
-	// After is a cursor from an earlier page (NextCursor or Change.Cursor) or
+	// After is a cursor from an earlier page (NextCursor or FeedChange.Cursor) or
 	// ChangesHead; empty starts at the oldest retained change. A cursor that
 	// does not parse is ErrInvalid; one older than the retained history is
 	// ErrGone.
@@ -90,7 +90,7 @@ type ChangeQuery struct {
 
 // ChangePage is one page of the feed, oldest first.
 type ChangePage struct {
-	Items []Change
+	Items []FeedChange
 	// NextCursor continues after this page; always set.
 	NextCursor string
 	// Held says that changes are committed but not served yet, because
@@ -127,7 +127,7 @@ type ChangePruner interface {
 // ChangeAppender is implemented by an engine's Tx: it stores c in the
 // transaction (Cursor and At are the engine's to fill in).
 type ChangeAppender interface {
-	AppendChange(c Change) error
+	AppendChange(c FeedChange) error
 }
 
 // --- cursors -----------------------------------------------------------------

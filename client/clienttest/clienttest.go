@@ -72,7 +72,9 @@ func Start(tb testing.TB, opt Options) *Server {
 	}
 	blobs := cas.New(backend, cas.Options{})
 	svc := refs.New(idx, blobs, refs.Options{})
-	collector := gc.New(idx, blobs, gc.Options{TempDir: tb.TempDir()})
+	// Test stores are mostly garbage: the mass-delete guard would stop
+	// every sweep.
+	collector := gc.New(idx, blobs, gc.Options{TempDir: tb.TempDir(), MaxDeleteShare: 1})
 	s := &Server{Index: idx, Blobs: blobs, Refs: svc, GC: collector}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/blockstore/blockstore/cas/s3store"
@@ -16,6 +18,7 @@ type storeFlags struct {
 	s3Insecure, s3CreateBucket               *bool
 	s3Timeout                                *time.Duration
 	retention, grace                         *time.Duration
+	maxDeleteShare                           *string
 }
 
 func addStoreFlags(fs *flagSet) *storeFlags {
@@ -33,7 +36,17 @@ func addStoreFlags(fs *flagSet) *storeFlags {
 		s3Timeout:      fs.Duration("s3-timeout", 30*time.Second, "longest wait on the bucket before a request fails with 503 (a stat, a small PUT, each read, each part handed to an upload)"),
 		retention:      fs.Duration("gc-retention", 720*time.Hour, "how long superseded versions are kept when their entity opts in to garbage collection"),
 		grace:          fs.Duration("gc-grace", 24*time.Hour, "blob leases, young stray bytes and recently unlinked assets are kept this long"),
+		maxDeleteShare: fs.String("gc-max-delete-share", "0.5", "a sweep whose plan deletes more than this share (0 to 1) of the stored blobs or bytes stops before deleting any, unless forced"),
 	}
+}
+
+// gcMaxDeleteShare parses --gc-max-delete-share.
+func (f *storeFlags) gcMaxDeleteShare() (float64, error) {
+	v, err := strconv.ParseFloat(*f.maxDeleteShare, 64)
+	if err != nil || v <= 0 || v > 1 {
+		return 0, usageError{fmt.Errorf("--gc-max-delete-share %q is not a share above 0 and at most 1", *f.maxDeleteShare)}
+	}
+	return v, nil
 }
 
 func (f *storeFlags) config() app.Config {

@@ -37,10 +37,10 @@ func (e *env) feed() index.ChangeFeed {
 
 // follow reads the feed from after to its end, in pages of limit, and
 // returns the changes and the last NextCursor.
-func (e *env) follow(after string, limit int, coll uuid.UUID) ([]index.Change, string) {
+func (e *env) follow(after string, limit int, coll uuid.UUID) ([]index.FeedChange, string) {
 	e.t.Helper()
 	f := e.feed()
-	var out []index.Change
+	var out []index.FeedChange
 	for i := 0; i < 10000; i++ {
 		p, err := f.Changes(e.ctx, index.ChangeQuery{After: after, Limit: limit, Collection: coll})
 		if err != nil {
@@ -79,7 +79,7 @@ func (c change) String() string {
 	return fmt.Sprintf("%s %s %s v%d (collection %s)", c.event, c.kind, c.id, c.version, c.coll)
 }
 
-func changesOf(cs []index.Change) []change {
+func changesOf(cs []index.FeedChange) []change {
 	out := make([]change, len(cs))
 	for i, c := range cs {
 		out[i] = change{c.Kind, c.ID, c.Collection, c.Version, c.Event}
@@ -87,7 +87,7 @@ func changesOf(cs []index.Change) []change {
 	return out
 }
 
-func (e *env) wantChanges(what string, got []index.Change, want []change) {
+func (e *env) wantChanges(what string, got []index.FeedChange, want []change) {
 	e.t.Helper()
 	g := changesOf(got)
 	if len(g) != len(want) {
@@ -456,7 +456,7 @@ func testChangeConcurrent(e *env) {
 		errs []error
 	)
 	stop := make(chan struct{})
-	var seen []index.Change
+	var seen []index.FeedChange
 	followDone := make(chan struct{})
 	go func() {
 		defer close(followDone)
@@ -531,7 +531,7 @@ func testChangeConcurrent(e *env) {
 	}
 }
 
-func lastCursor(cs []index.Change, def string) string {
+func lastCursor(cs []index.FeedChange, def string) string {
 	if len(cs) == 0 {
 		return def
 	}

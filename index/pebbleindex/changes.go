@@ -50,7 +50,7 @@ type changeLog struct {
 
 func changeKey(seq uint64) []byte { return appendU64(key(pChange, 1+sizeU64), seq) }
 
-func encodeChange(c *index.Change) []byte {
+func encodeChange(c *index.FeedChange) []byte {
 	b := make([]byte, 0, changeRecordSize)
 	b = append(b, byte(c.Kind), byte(c.Event))
 	b = append(b, c.ID[:]...)
@@ -59,11 +59,11 @@ func encodeChange(c *index.Change) []byte {
 	return appendTime(b, c.At.UnixNano())
 }
 
-func decodeChange(seq uint64, v []byte) (index.Change, error) {
+func decodeChange(seq uint64, v []byte) (index.FeedChange, error) {
 	if len(v) != changeRecordSize {
-		return index.Change{}, fmt.Errorf("index: change %d: record of %d bytes", seq, len(v))
+		return index.FeedChange{}, fmt.Errorf("index: change %d: record of %d bytes", seq, len(v))
 	}
-	c := index.Change{
+	c := index.FeedChange{
 		Cursor: index.ChangePos{Minor: seq}.String(),
 		Kind:   index.Kind(v[0]),
 		Event:  index.ChangeEvent(v[1]),
@@ -77,7 +77,7 @@ func decodeChange(seq uint64, v []byte) (index.Change, error) {
 
 // AppendChange stores c with the batch (index.ChangeAppender); its seq is
 // assigned when the batch is about to be applied (stageChanges).
-func (t *tx) AppendChange(c index.Change) error {
+func (t *tx) AppendChange(c index.FeedChange) error {
 	c.At = time.Unix(0, t.at).UTC()
 	t.changes = append(t.changes, c)
 	return nil
@@ -90,7 +90,7 @@ func (t *tx) recordSweep(id uuid.UUID, e *entityRec, ver int64) {
 	if e.Kind == index.KindCollection {
 		coll = id
 	}
-	_ = t.AppendChange(index.Change{Kind: e.Kind, ID: id, Collection: coll, Version: ver, Event: index.EventDeleted})
+	_ = t.AppendChange(index.FeedChange{Kind: e.Kind, ID: id, Collection: coll, Version: ver, Event: index.EventDeleted})
 }
 
 // load reads the feed's state once: the last seq stored and the pruned

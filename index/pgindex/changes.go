@@ -104,7 +104,7 @@ SELECT 3, k.id, k.coll, 0, 6, $3 FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINA
 
 // AppendChange queues the change row (and, once per transaction, the
 // notification) to go out with the transaction's next statements.
-func (t *tx) AppendChange(c index.Change) error {
+func (t *tx) AppendChange(c index.FeedChange) error {
 	if err := t.op(); err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (s *Store) Changes(ctx context.Context, q index.ChangeQuery) (index.ChangeP
 				return err
 			}
 			last = p
-			page.Items = append(page.Items, index.Change{
+			page.Items = append(page.Items, index.FeedChange{
 				Cursor: p.String(), Kind: index.Kind(*kind), ID: id.Bytes, Collection: coll.Bytes,
 				Version: *version, Event: index.ChangeEvent(*event), At: at.UTC(),
 			})

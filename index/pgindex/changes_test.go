@@ -69,7 +69,7 @@ func TestChangesCommitOutOfOrder(t *testing.T) {
 	if order[0] == 0 {
 		order[0], order[1] = order[1], order[0] // commit out of order first
 	}
-	var seen []index.Change
+	var seen []index.FeedChange
 	after := head
 	read := func(when string) {
 		t.Helper()

@@ -69,7 +69,7 @@
 //     key is bytea because scoped keys hold a NUL.
 //   - gc_runs (id pk, started_at, report bytea, kept byte for byte).
 //   - changes (xid, seq pk, kind, entity, collection, version, event, at)
-//     and changes_pruned (one row): the change feed (migration 00003;
+//     and changes_pruned (one row): the change feed (migration 00005;
 //     changes.go explains its order).
 //
 // # Transactions

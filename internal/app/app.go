@@ -55,6 +55,9 @@ type Config struct {
 	CacheBytes int64
 	// GCRetention and GCGrace are the sweep defaults (0: 720h and 24h).
 	GCRetention, GCGrace time.Duration
+	// GCMaxDeleteShare is the share of the stored blobs or bytes above which
+	// a sweep refuses to delete unless forced (0: gc.DefaultMaxDeleteShare).
+	GCMaxDeleteShare float64
 	// ChangeRetention is how long sweeps keep the change feed's history
 	// (0: index.DefaultChangeRetention, 7 days).
 	ChangeRetention time.Duration
@@ -191,9 +194,28 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.GC = gc.New(a.Index, a.Blobs, gc.Options{
 		Retention: cfg.GCRetention, Grace: cfg.GCGrace, Now: cfg.Now, Logger: a.Logger, Metrics: gm,
+		DeleteBound: cfg.gcDeleteBound(), MaxDeleteShare: cfg.GCMaxDeleteShare,
 		ChangeRetention: cfg.ChangeRetention,
 	})
 	return a, nil
+}
+
+// dirDeleteBound is the longest a batch of unlinks in the blob directory
+// may take before the sweep gives up on it.
+const dirDeleteBound = 10 * time.Second
+
+// gcDeleteBound is the longest one blob-store delete call of a sweep may
+// take (gc.Options.DeleteBound): the bucket's request timeout, within which
+// the S3 store finishes or abandons every delete, or a fixed bound for the
+// directory.
+func (c Config) gcDeleteBound() time.Duration {
+	if c.S3.Endpoint == "" {
+		return dirDeleteBound
+	}
+	if c.S3.Timeout > 0 {
+		return c.S3.Timeout
+	}
+	return 30 * time.Second
 }
 
 // Handler returns the HTTP API with /metrics, the OpenAPI document and
