@@ -153,7 +153,7 @@ func (b *binding) checkFresh(ctx context.Context) error {
 	}
 	if bid != "" {
 		return b.refuse("", bid, "do not belong together: the index is new and the blob store belongs to another deployment",
-			adviceConfig)
+			adviceConfig+" "+adviceForce)
 	}
 	holds, err := b.blobsHold(ctx)
 	if err != nil {
@@ -161,7 +161,7 @@ func (b *binding) checkFresh(ctx context.Context) error {
 	}
 	if holds {
 		return b.refuse("", "", "do not belong together: the index is new and the blob store already holds blobs",
-			adviceConfig+" A sweep from the new index would delete every blob of the old one.")
+			adviceConfig+" A sweep from the new index would delete every blob of the old one. "+adviceForce)
 	}
 	return nil
 }
