@@ -29,6 +29,9 @@ func runIdentity(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args[1:], stderr); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
 	var rep app.IdentityReport
 	var err error
 	switch {

@@ -345,3 +345,23 @@ func (s *server) stop(t *testing.T) {
 		t.Fatalf("serve did not stop within 30s:\n%s", s.logs.String())
 	}
 }
+
+func TestIdentityUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"identity"}, exitUsage, "want a subcommand"},
+		{[]string{"identity", "nope"}, exitUsage, "want a subcommand"},
+		{[]string{"identity", "show", "extra"}, exitUsage, "unexpected arguments"},
+		{[]string{"identity", "bind"}, exitUsage, "needs --force"},
+		{[]string{"help"}, exitOK, "identity"},
+	} {
+		var out strings.Builder
+		code := run(t.Context(), tt.args, &out, &out)
+		if code != tt.code || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("blockstore %q: exit %d, want %d; output %q should contain %q", tt.args, code, tt.code, out.String(), tt.want)
+		}
+	}
+}
