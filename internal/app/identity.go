@@ -46,7 +46,9 @@ var ErrStoreIdentity = errors.New("app: store identity")
 // One stat per blob is 10,000 round trips to a bucket at most, seconds; a
 // million would take many minutes at every upgrade. A sample this size
 // misses a mismatch only when nearly all of the index's blobs are present,
-// which a wrong bucket or prefix never gives.
+// which a wrong bucket or prefix never gives. The blob store's own count is
+// not compared: counting it means listing the whole bucket, and extra blobs
+// (strays a sweep will reclaim) are no sign of a wrong pairing anyway.
 var identitySample = 10000 // a variable for the test of the sample
 
 // identityStatJobs is how many stats the agreement check runs at once.
