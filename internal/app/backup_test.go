@@ -153,7 +153,7 @@ func TestBackupRoundTrip(t *testing.T) {
 	for _, d := range []deployment{
 		{"embedded", func(t *testing.T) Config { return Config{DataDir: filepath.Join(t.TempDir(), "data")} }},
 		{"pebble+s3", func(t *testing.T) Config {
-			return Config{DataDir: filepath.Join(t.TempDir(), "data"), S3: s3Config(testenv.MinIO(t), "t-"+randomHex(6))}
+			return Config{DataDir: filepath.Join(t.TempDir(), "data"), S3: s3Config(testenv.MinIO(t), "t-"+randomHex(6)), AllowEmbeddedIndexWithS3: true}
 		}},
 	} {
 		t.Run(d.name, func(t *testing.T) {
