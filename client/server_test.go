@@ -58,7 +58,7 @@ func TestEveryEndpoint(t *testing.T) {
 	if err := c.Readyz(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := c.Metrics(ctx); err != nil || !strings.Contains(m, "go_goroutines") {
+	if m, err := c.Metrics(ctx); err != nil || !strings.Contains(m, "blockstore_http_requests_total") {
 		t.Fatalf("metrics: %v %.80q", err, m)
 	}
 
