@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/cas/dirstore"
 )
 
 // The blobs of a backup are written and synced by cas/dirstore; these are
@@ -45,22 +46,6 @@ func writeFile(p string, r io.Reader, limit int64) (_ cas.Hash, n int64, err err
 	return h.Sum(), n, nil
 }
 
-// syncDir makes the entries of directory p durable.
-func syncDir(p string) error {
-	d, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", p, err)
-	}
-	return nil
-}
-
 // syncDirs syncs root and every directory under it (their files were synced
 // as they were written), and root's parent, which holds root's entry.
 func syncDirs(root string) error {
@@ -68,12 +53,12 @@ func syncDirs(root string) error {
 		if err != nil || !d.IsDir() {
 			return err
 		}
-		return syncDir(p)
+		return dirstore.SyncDir(p)
 	})
 	if err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(root))
+	return dirstore.SyncDir(filepath.Dir(root))
 }
 
 // emptyDir says whether dir is absent (true) or an empty directory (false);

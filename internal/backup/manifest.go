@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/blockstore/blockstore/cas/dirstore"
 )
 
 // Format names the format of the backups this package writes and reads.
@@ -139,7 +141,7 @@ func writeManifest(dir string, m Manifest) error {
 		err = os.Rename(tmp, filepath.Join(dir, manifestName))
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = dirstore.SyncDir(dir)
 	}
 	if err != nil {
 		_ = os.Remove(tmp)

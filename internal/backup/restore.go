@@ -103,7 +103,7 @@ func Restore(ctx context.Context, dir string, t Target) (rep Report, err error) 
 		return rep, fmt.Errorf("backup: restore: move the restored deployment into %s (it must be absent or empty): %w", target, err)
 	}
 	done = true
-	if err := syncDir(parent); err != nil {
+	if err := dirstore.SyncDir(parent); err != nil {
 		return rep, fmt.Errorf("backup: restore: %w", err)
 	}
 	return rep, nil
