@@ -37,6 +37,7 @@ import (
 	"github.com/blockstore/blockstore/index"
 	"github.com/blockstore/blockstore/index/pebbleindex"
 	"github.com/blockstore/blockstore/index/pgindex"
+	"github.com/blockstore/blockstore/internal/backup"
 	"github.com/blockstore/blockstore/internal/datadir"
 	"github.com/blockstore/blockstore/refs"
 )
@@ -187,6 +188,7 @@ type App struct {
 	Blobs   *cas.Store
 	Refs    *refs.Service
 	GC      *gc.Collector
+	Backup  *backup.Service
 	Metrics *Metrics
 	Logger  *slog.Logger
 
@@ -278,6 +280,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		Retention: cfg.GCRetention, Grace: cfg.GCGrace, Now: cfg.Now, Logger: a.Logger, Metrics: gm,
 		DeleteBound: cfg.gcDeleteBound(), MaxDeleteShare: cfg.GCMaxDeleteShare,
 	})
+	a.Backup = a.backupService()
 	return a, nil
 }
 
@@ -310,6 +313,7 @@ func (a *App) apiHandler() http.Handler {
 		MaxUploadBytes: a.Config.MaxUploadBytes,
 		Logger:         a.Logger,
 		GC:             a.GC,
+		Backup:         a.Backup,
 		Extra:          a.extraRoutes(),
 		Wrap:           a.Metrics.wrapRoute(a.Logger),
 	})
@@ -320,7 +324,6 @@ func (a *App) extraRoutes() []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodGet, Pattern: "/metrics", Handler: a.Metrics.Handler()},
 		{Method: http.MethodGet, Pattern: "/api/v1/openapi.json", Handler: http.HandlerFunc(serveOpenAPI)},
-		{Method: http.MethodPost, Pattern: "/api/v1/backup", Handler: http.HandlerFunc(a.serveBackup)},
 	}
 }
 
