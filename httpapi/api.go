@@ -40,6 +40,8 @@ type Options struct {
 	GC GC
 	// Changes serves the change feed (changes.go); nil answers 503.
 	Changes Changes
+	// Backup writes the stream of POST /api/v1/backup; nil refuses it (400).
+	Backup Backup
 	// Extra routes served beside the API's (/metrics, /api/v1/openapi.json).
 	// A GET route also answers HEAD.
 	Extra []Route
@@ -180,6 +182,8 @@ func (a *api) routes() []route {
 		{"POST", "/api/v1/gc", a.runGC},
 		{"GET", "/api/v1/gc/runs", a.gcRuns},
 		{"GET", "/api/v1/gc/runs/:id", a.gcRun},
+
+		{"POST", "/api/v1/backup", a.postBackup},
 	}
 }
 

@@ -338,3 +338,18 @@ func (o Options) Clock() func() time.Time {
 	}
 	return time.Now
 }
+
+// Identity is implemented by engines that record the store id binding the
+// index to its blob store (DESIGN.md, invariant 6). It is optional: callers
+// find it by type assertion, and an engine without it cannot be checked.
+type Identity interface {
+	// StoreID returns the recorded store id, "" when none is recorded.
+	StoreID(ctx context.Context) (string, error)
+	// BindStoreID records id when no id is recorded and returns the id
+	// recorded afterwards: id, or the one found (two processes binding at
+	// once agree on the first).
+	BindStoreID(ctx context.Context, id string) (string, error)
+	// ReplaceStoreID records id whatever was recorded before; "" removes
+	// the record. It is the operator's explicit rebinding.
+	ReplaceStoreID(ctx context.Context, id string) error
+}
