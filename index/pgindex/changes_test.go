@@ -186,3 +186,76 @@ func TestChangesWakeAcrossStores(t *testing.T) {
 	}
 	t.Logf("slowest wake across stores: %v", worst)
 }
+
+// TestChangesListenerReconnects: when the listening session is cut (its
+// backend terminated, as in a failover), the Store reconnects, and a
+// follower waiting through it still wakes on the next commit elsewhere.
+func TestChangesListenerReconnects(t *testing.T) {
+	url := testenv.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	open := func() *Store {
+		s, err := Open(ctx, url, index.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	after, err := b.ChangesHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listening := func() int {
+		var n int
+		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query = 'LISTEN `+changesChannel+`'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitListening := func() {
+		t.Helper()
+		for range 3000 {
+			if listening() == 1 {
+				return
+			}
+			select {
+			case <-b.WatchChanges(): // the listener wakes everyone once it listens
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		t.Fatal("the listener did not connect")
+	}
+	b.WatchChanges()
+	waitListening()
+	if _, err := a.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN `+changesChannel+`'`); err != nil {
+		t.Fatal(err)
+	}
+	waitListening()
+	done := make(chan index.ChangePage, 1)
+	go func() {
+		p, err := index.WaitChanges(ctx, b, index.ChangeQuery{After: after}, 30*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- p
+	}()
+	var c index.Collection
+	if err := a.Update(ctx, func(tx index.Tx) (err error) {
+		c, err = tx.CreateCollection(index.NewCollection{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ack := time.Now()
+	p := <-done
+	if len(p.Items) != 1 || p.Items[0].ID != c.ID {
+		t.Fatalf("after the listener reconnected: %v, want the new collection", p.Items)
+	}
+	if lag := time.Since(ack); lag > time.Second {
+		t.Errorf("woke %v after the commit, want within 1s", lag)
+	}
+}
