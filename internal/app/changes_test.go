@@ -172,20 +172,42 @@ func TestChangesAcrossReplicas(t *testing.T) {
 		}()
 	}
 
-	// The follower reads while the writers write, and until it has seen
-	// every acknowledged version (bounded by ctx).
+	// The follower reads while the writers write; once they are done it
+	// goes on from its cursor until it has seen every acknowledged version
+	// (bounded by ctx).
 	seen := map[uuid.UUID]int64{}
 	var n int64
-	writersDone := make(chan struct{})
-	go func() { wg.Wait(); close(writersDone) }()
-	caughtUp := func() bool {
-		select {
-		case <-writersDone:
-		default:
-			return false
+	apply := func(ch client.Change) error {
+		if ch.Kind != "unit" || ch.Version == nil {
+			return fmt.Errorf("unexpected change %+v", ch)
 		}
-		mu.Lock()
-		defer mu.Unlock()
+		if want := seen[ch.UUID] + 1; *ch.Version != want {
+			return fmt.Errorf("unit %s: version %d listed after %d (want %d: once each, in order)", ch.UUID, *ch.Version, seen[ch.UUID], want)
+		}
+		seen[ch.UUID] = *ch.Version
+		n++
+		return nil
+	}
+	fctx, stopFollowing := context.WithCancel(ctx)
+	followed := make(chan error, 1)
+	go func() {
+		for ch, err := range follower.Changes(fctx) {
+			if err == nil {
+				err = apply(ch)
+			}
+			if err != nil {
+				followed <- err
+				return
+			}
+		}
+		followed <- nil
+	}()
+	wg.Wait()
+	stopFollowing()
+	if err := <-followed; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("follower: %v", err)
+	}
+	caughtUp := func() bool {
 		for id, v := range acked {
 			if seen[id] < v {
 				return false
@@ -193,19 +215,16 @@ func TestChangesAcrossReplicas(t *testing.T) {
 		}
 		return true
 	}
+	follower = r.Follow(client.ChangeQuery{After: follower.Cursor(), Collection: col.UUID, Wait: 5 * time.Second})
+	follower.Forever = true
 	if !caughtUp() {
 		for ch, err := range follower.Changes(ctx) {
+			if err == nil {
+				err = apply(ch)
+			}
 			if err != nil {
 				t.Fatalf("follower: %v", err)
 			}
-			if ch.Kind != "unit" || ch.Version == nil {
-				t.Fatalf("unexpected change %+v", ch)
-			}
-			if want := seen[ch.UUID] + 1; *ch.Version != want {
-				t.Fatalf("unit %s: version %d listed after %d (want %d: once each, in order)", ch.UUID, *ch.Version, seen[ch.UUID], want)
-			}
-			seen[ch.UUID] = *ch.Version
-			n++
 			if caughtUp() {
 				break
 			}
