@@ -51,11 +51,12 @@ function num(n) { return n === null || n === undefined ? "–" : numFmt.format(n
 // bytes formats a size with binary units (KiB, MiB, GiB…).
 function bytes(n) {
   if (n === null || n === undefined) return "–";
-  if (n < 1024) return numFmt.format(n) + " B";
+  // A no-break space keeps a figure and its unit on one line.
+  if (n < 1024) return numFmt.format(n) + "\u00a0B";
   const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
   let v = n, i = -1;
   do { v /= 1024; i++; } while (v >= 1024 && i < units.length - 1);
-  return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + " " + units[i];
+  return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + "\u00a0" + units[i];
 }
 
 function when(t) {
@@ -83,7 +84,7 @@ function el(tag, attrs, ...children) {
     else if (k in e && typeof v !== "string") e[k] = v;
     else e.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -225,7 +226,7 @@ function runSummary(r) {
     ["Status", [runStatus(r), r.error ? [" ", el("span", { class: "error" }, r.error)] : null], "last-gc-status"],
     ["Started", when(r.started_at)],
     ["Finished", when(r.finished_at)],
-    [r.dry_run ? "Would free" : "Freed", bytes(r.bytes_freed) + " in " + num(r.blobs_deleted) + " blobs", "last-gc-freed"],
+    [r.dry_run ? "Would free" : "Freed", bytes(r.bytes_freed) + " in " + num(r.blobs_deleted) + (r.blobs_deleted === 1 ? " blob" : " blobs"), "last-gc-freed"],
   ]);
 }
 
