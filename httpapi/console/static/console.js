@@ -607,11 +607,20 @@ async function route() {
       mount("Could not load this page", errorBox(err),
         err.status === 401 ? el("p", {}, "Enter a token above, then the page reloads.") : null);
     }
-    main.focus({ preventScroll: true });
+    // Move focus to the new page, unless the token form has asked for it.
+    if (document.getElementById("token-form").hidden) main.focus({ preventScroll: true });
     return;
   }
   mount("Not found", el("p", {}, "No page at " + hash + ". ", el("a", { href: "#/" }, "Overview")));
 }
 
 window.addEventListener("hashchange", route);
-document.addEventListener("DOMContentLoaded", () => { setupToken(); route(); });
+document.addEventListener("DOMContentLoaded", () => {
+  // The skip link must not change the hash, which names the page.
+  document.querySelector(".skip").addEventListener("click", ev => {
+    ev.preventDefault();
+    document.getElementById("main").focus();
+  });
+  setupToken();
+  route();
+});
