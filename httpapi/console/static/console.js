@@ -602,6 +602,8 @@ async function route() {
     }
     main.replaceChildren(el("p", { class: "muted" }, "Loading…"));
     try {
+      // What the token may do, once per token, for the header's badge.
+      if (!state.access && section !== "overview") await loadAccess();
       await render(m);
     } catch (err) {
       mount("Could not load this page", errorBox(err),
