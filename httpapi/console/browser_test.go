@@ -138,7 +138,7 @@ func (s *server) seed(t *testing.T) seeded {
 // GET /api/v1/stats reports to each token.
 func TestStatic(t *testing.T) {
 	s := startServer(t)
-	for _, p := range []string{"/", "/ui/", "/ui/console.js", "/ui/console.css"} {
+	for _, p := range []string{"/", "/ui", "/ui/", "/ui/console.js", "/ui/console.css"} {
 		resp, err := http.Get(s.url + p)
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +155,7 @@ func TestStatic(t *testing.T) {
 			t.Errorf("GET %s names another host", p)
 		}
 	}
-	for p, want := range map[string]int{"/ui/nope.js": 404, "/ui": 401, "/api/v1/stats": 401} {
+	for p, want := range map[string]int{"/ui/nope.js": 404, "/ui/a/b": 401, "/api/v1/stats": 401} {
 		resp, err := http.Get(s.url + p)
 		if err != nil {
 			t.Fatal(err)

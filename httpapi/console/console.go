@@ -19,12 +19,13 @@ import (
 //go:embed static
 var static embed.FS
 
-// Paths of the console, in httprouter syntax: the page at / and /ui/, its
-// files at /ui/{file}.
+// Paths of the console, in httprouter syntax: the page at /, /ui and /ui/
+// (the same page: the server never redirects), its files at /ui/{file}.
 const (
-	PathRoot = "/"
-	PathUI   = "/ui/"
-	PathFile = "/ui/:file"
+	PathRoot   = "/"
+	PathUIBare = "/ui"
+	PathUI     = "/ui/"
+	PathFile   = "/ui/:file"
 )
 
 // IsStatic reports whether a request for path is one of the console's
@@ -33,7 +34,7 @@ func IsStatic(method, p string) bool {
 	if method != http.MethodGet && method != http.MethodHead {
 		return false
 	}
-	return p == PathRoot || p == PathUI || strings.HasPrefix(p, PathUI) && !strings.Contains(p[len(PathUI):], "/")
+	return p == PathRoot || p == PathUIBare || p == PathUI || strings.HasPrefix(p, PathUI) && !strings.Contains(p[len(PathUI):], "/")
 }
 
 // Routes returns the console's routes (GET; the API adds HEAD).
@@ -41,6 +42,7 @@ func Routes() []httpapi.Route {
 	h := http.HandlerFunc(serve)
 	return []httpapi.Route{
 		{Method: http.MethodGet, Pattern: PathRoot, Handler: h},
+		{Method: http.MethodGet, Pattern: PathUIBare, Handler: h},
 		{Method: http.MethodGet, Pattern: PathUI, Handler: h},
 		{Method: http.MethodGet, Pattern: PathFile, Handler: h},
 	}
