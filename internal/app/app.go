@@ -34,6 +34,7 @@ import (
 	"github.com/blockstore/blockstore/cas/s3store"
 	"github.com/blockstore/blockstore/gc"
 	"github.com/blockstore/blockstore/httpapi"
+	"github.com/blockstore/blockstore/httpapi/console"
 	"github.com/blockstore/blockstore/index"
 	"github.com/blockstore/blockstore/index/pebbleindex"
 	"github.com/blockstore/blockstore/index/pgindex"
@@ -323,17 +324,19 @@ func (a *App) apiHandler() http.Handler {
 		GC:             a.GC,
 		Changes:        a.changesOption(),
 		Backup:         a.Backup,
+		Stats:          a.stats(),
 		Extra:          a.extraRoutes(),
 		Wrap:           a.Metrics.wrapRoute(a.Logger),
 	})
 }
 
-// extraRoutes are the routes served beside the API's own.
+// extraRoutes are the routes served beside the API's own: operations and
+// the operators' console.
 func (a *App) extraRoutes() []httpapi.Route {
-	return []httpapi.Route{
+	return append([]httpapi.Route{
 		{Method: http.MethodGet, Pattern: "/metrics", Handler: a.Metrics.Handler()},
 		{Method: http.MethodGet, Pattern: "/api/v1/openapi.json", Handler: http.HandlerFunc(serveOpenAPI)},
-	}
+	}, console.Routes()...)
 }
 
 // Endpoints lists every method and path pattern the handler serves (HEAD
