@@ -67,7 +67,7 @@ import (
 // # Retention
 //
 // PruneChanges deletes a prefix of the feed (in (xid, seq) order, below
-// xmin) made before the cutoff and records its last position in
+// the bound) made before the cutoff and records its last position in
 // changes_pruned; a cursor before that position is index.ErrGone.
 
 // changesChannel is the LISTEN/NOTIFY channel of the feed.
@@ -427,35 +427,35 @@ func (s *Store) stopListener() {
 }
 
 // PruneChanges deletes the changes made before cutoff: the longest prefix
-// of the feed (in (xid, seq) order, below xmin) whose changes are all older
-// than cutoff. Every statement after the first sees the rows below the
-// first one's xmin as they were (those transactions have ended), so the
-// prefix is the same in each.
+// of the feed (in (xid, seq) order, below the bound of sqlBound) whose
+// changes are all older than cutoff. Every statement after the first sees
+// the rows below the first one's bound as they were (the transactions that
+// can write them have ended), so the prefix is the same in each.
 func (s *Store) PruneChanges(ctx context.Context, cutoff time.Time) (int, error) {
 	var n int64
 	err := s.update(ctx, func(t *tx) error {
 		n = 0
 		var (
-			bound    *string
-			boundSeq *int64
-			xmin     string
+			young    *string
+			youngSeq *int64
+			below    string
 			endXid   *string
 			endSeq   *int64
 		)
 		b := &pgx.Batch{}
-		b.Queue(`WITH s AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-SELECT s.xmin::text, y.xid::text, y.seq FROM s LEFT JOIN LATERAL (
-	SELECT c.xid, c.seq FROM changes c WHERE c.xid < s.xmin AND c.at >= $1 ORDER BY c.xid, c.seq LIMIT 1
-) y ON true`, cutoff).QueryRow(func(row pgx.Row) error { return row.Scan(&xmin, &bound, &boundSeq) })
+		b.Queue(`WITH `+sqlBound+`
+SELECT s.bound::text, y.xid::text, y.seq FROM s LEFT JOIN LATERAL (
+	SELECT c.xid, c.seq FROM changes c WHERE c.xid < s.bound AND c.at >= $1 ORDER BY c.xid, c.seq LIMIT 1
+) y ON true`, cutoff).QueryRow(func(row pgx.Row) error { return row.Scan(&below, &young, &youngSeq) })
 		if err := t.run(t.ctx, b); err != nil {
 			return err
 		}
 		b = &pgx.Batch{}
-		if bound != nil {
-			b.Queue(`SELECT xid::text, seq FROM changes WHERE (xid, seq) < ($1::text::xid8, $2) ORDER BY xid DESC, seq DESC LIMIT 1`, *bound, *boundSeq).
+		if young != nil {
+			b.Queue(`SELECT xid::text, seq FROM changes WHERE (xid, seq) < ($1::text::xid8, $2) ORDER BY xid DESC, seq DESC LIMIT 1`, *young, *youngSeq).
 				QueryRow(func(row pgx.Row) error { return scanOptional(row.Scan(&endXid, &endSeq)) })
 		} else {
-			b.Queue(`SELECT xid::text, seq FROM changes WHERE xid < $1::text::xid8 ORDER BY xid DESC, seq DESC LIMIT 1`, xmin).
+			b.Queue(`SELECT xid::text, seq FROM changes WHERE xid < $1::text::xid8 ORDER BY xid DESC, seq DESC LIMIT 1`, below).
 				QueryRow(func(row pgx.Row) error { return scanOptional(row.Scan(&endXid, &endSeq)) })
 		}
 		if err := t.run(t.ctx, b); err != nil {
