@@ -30,7 +30,7 @@ func addStoreFlags(fs *flagSet) *storeFlags {
 		s3SecretKey:    fs.Secret("s3-secret-key", "S3 secret key"),
 		s3Insecure:     fs.Bool("s3-insecure", false, "talk plain http to the S3 endpoint"),
 		s3CreateBucket: fs.Bool("s3-create-bucket", true, "create the bucket when it does not exist"),
-		s3Timeout:      fs.Duration("s3-timeout", 30*time.Second, "longest wait on the bucket before a request fails with 503 (a stat, a small PUT, each read, each part handed to an upload)"),
+		s3Timeout:      fs.PositiveDuration("s3-timeout", 30*time.Second, "longest wait on the bucket before a request fails with 503 (a stat, a small PUT, each read, each part handed to an upload)"),
 		retention:      fs.Duration("gc-retention", 720*time.Hour, "how long superseded versions are kept when their entity opts in to garbage collection"),
 		grace:          fs.Duration("gc-grace", 24*time.Hour, "blob leases, young stray bytes and recently unlinked assets are kept this long"),
 	}
@@ -52,8 +52,9 @@ func (f *storeFlags) config() app.Config {
 
 // orTiny keeps an explicit zero duration from reading as "the default" in
 // app.Config: 0s on the command line means no grace (or no retention).
+// Negative durations never get here: flagSet.Parse refuses them.
 func orTiny(d time.Duration) time.Duration {
-	if d <= 0 {
+	if d == 0 {
 		return time.Nanosecond
 	}
 	return d
