@@ -82,6 +82,11 @@ func Open(dir string, opt Options) (*Store, error) {
 			dir = "index"
 		}
 	}
+	if !opt.InMemory && opt.fs == nil {
+		if err := checkRoomToOpen(dir); err != nil {
+			return nil, err
+		}
+	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("index: open pebble in %s: %w", dir, err)
