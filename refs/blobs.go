@@ -158,6 +158,9 @@ func (s *Service) beginBlob(ctx context.Context, h cas.Hash) (index.BlobState, i
 		if !errors.Is(err, index.ErrBlobBusy) {
 			return 0, 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
 		}
+		if s.onBusy != nil {
+			s.onBusy(h)
+		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return 0, 0, fmt.Errorf("%w: blob %s is being deleted by a sweep: %w", ErrRetry, h, err)

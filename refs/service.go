@@ -72,6 +72,10 @@ type Service struct {
 	opt   Options
 	cache *blobCache
 	log   *slog.Logger
+
+	// onBusy, when set, is called each time an upload finds its blob being
+	// deleted by a sweep and is about to wait (tests).
+	onBusy func(cas.Hash)
 }
 
 // New returns a Service over idx and blobs.
