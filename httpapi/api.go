@@ -38,6 +38,8 @@ type Options struct {
 	Logger *slog.Logger
 	// GC runs sweeps for POST /api/v1/gc and reports them; nil answers 503.
 	GC GC
+	// Backup writes the stream of POST /api/v1/backup; nil refuses it (400).
+	Backup Backup
 	// Extra routes served beside the API's (/metrics, /api/v1/openapi.json).
 	// A GET route also answers HEAD.
 	Extra []Route
@@ -175,6 +177,8 @@ func (a *api) routes() []route {
 		{"POST", "/api/v1/gc", a.runGC},
 		{"GET", "/api/v1/gc/runs", a.gcRuns},
 		{"GET", "/api/v1/gc/runs/:id", a.gcRun},
+
+		{"POST", "/api/v1/backup", a.postBackup},
 	}
 }
 
