@@ -30,7 +30,7 @@ func TestSweptBlobIsGoneForGETAndHEAD(t *testing.T) {
 	col := gc.New(e.idx, e.blobs, gc.Options{})
 	t.Cleanup(func() { col.Close() })
 	zero := time.Duration(0)
-	rep, err := col.Sweep(context.Background(), gc.Request{Grace: &zero})
+	rep, err := col.Sweep(context.Background(), gc.Request{Grace: &zero, Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
