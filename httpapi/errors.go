@@ -96,7 +96,9 @@ func errorOf(err error) apiError {
 			h := conflict.Holder.String()
 			e.Holder = &h
 		}
-	case errors.Is(err, ErrGCNotConfigured):
+	case errors.Is(err, index.ErrGone):
+		e.Status, e.Code = http.StatusGone, "gone"
+	case errors.Is(err, ErrGCNotConfigured), errors.Is(err, ErrChangesNotConfigured):
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, index.ErrBlobBusy), errors.Is(err, index.ErrUnavailable), errors.Is(err, refs.ErrRetry),
 		errors.Is(err, index.ErrClosed), errors.Is(err, cas.ErrClosed), errors.Is(err, gc.ErrClosed), errors.Is(err, context.DeadlineExceeded),

@@ -52,6 +52,7 @@ func commands() []command {
 		{"restore", "bring a backup back into an empty data directory", runRestore},
 		{"import", "import a directory into a collection through a server", runImport},
 		{"export", "write a collection's latest units and assets to a directory", runExport},
+		{"changes", "print the change feed through a server, one change per line (--follow keeps waiting)", runChanges},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "blockstore", version)
 			return nil

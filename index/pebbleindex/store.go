@@ -53,6 +53,7 @@ type Store struct {
 
 	gate   gate
 	gcLock sync.Mutex
+	feed   changeLog // the change feed (changes.go)
 }
 
 var _ index.Store = (*Store)(nil)
@@ -159,7 +160,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // synced after it, one WAL sync for every writer it finds applied (see
 // groupSync); Update returns once its batch is durable.
 func (s *Store) Update(ctx context.Context, fn func(tx index.Tx) error) error {
-	return s.write(ctx, func(t *tx) error { return fn(t) })
+	return s.write(ctx, func(t *tx) error { return fn(index.RecordChanges(ctx, t, t)) })
 }
 
 // write runs fn as Update does, with the engine's own tx type.
@@ -211,6 +212,10 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	if err == nil {
 		err = t.finish()
 	}
+	var lastChange uint64
+	if err == nil {
+		lastChange, err = s.stageChanges(t)
+	}
 	if err != nil {
 		release()
 		s.group.stop(false)
@@ -230,7 +235,7 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	if err != nil {
 		return fmt.Errorf("index: commit: %w", dbErr(err))
 	}
-	return s.durable(seq)
+	return s.changesDurable(lastChange, len(t.changes), s.durable(seq))
 }
 
 // durable waits until the batches numbered up to seq are in the synced WAL.
