@@ -1,0 +1,14 @@
+package pgindex
+
+import (
+	"testing"
+
+	"github.com/blockstore/blockstore/index"
+	"github.com/blockstore/blockstore/index/indextest"
+)
+
+func TestCopyConformance(t *testing.T) {
+	indextest.RunCopy(t, func(t *testing.T, opt index.Options) index.Store {
+		return openTest(t, opt)
+	})
+}
