@@ -310,10 +310,7 @@ func (c *copier) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("copy: %w", err)
 	}
-	if err := c.retryDeferred(ctx, deferred); err != nil {
-		return err
-	}
-	return c.deleteGone(ctx, before, seen)
+	return c.settle(ctx, deferred, before, seen)
 }
 
 // batch copies the blobs of hs, then imports them: collections one by one
@@ -386,34 +383,14 @@ func (c *copier) importHistory(ctx context.Context, h index.History) error {
 	return nil
 }
 
-// retryDeferred imports the histories a name conflict put off, now that the
-// others have moved; a round without progress is an error naming the holder.
-func (c *copier) retryDeferred(ctx context.Context, hs []index.History) error {
-	for round := 0; len(hs) > 0; round++ {
-		var again []index.History
-		var last error
-		for _, h := range hs {
-			err := c.importHistory(ctx, h)
-			if errors.Is(err, index.ErrConflict) {
-				again, last = append(again, h), err
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("copy: %w", err)
-			}
-		}
-		if len(again) == len(hs) {
-			return fmt.Errorf("copy: %d entities wait for names other entities of the destination hold: %w", len(again), last)
-		}
-		hs = again
-	}
-	return nil
-}
-
-// deleteGone deletes at the destination the entities it held before this
-// run that the source no longer has (rechecked at the source, which may
-// have created them meanwhile): units and assets first, then collections.
-func (c *copier) deleteGone(ctx context.Context, before map[uuid.UUID]index.Kind, seen map[uuid.UUID]bool) error {
+// settle finishes a run: it imports the histories a name conflict put
+// off and deletes at the destination the entities it held before this run
+// that the source no longer has (rechecked at the source, which may have
+// created them meanwhile). The two wait on each other — a name may be held
+// by an entity the source deleted, a deletion refused while a unit not yet
+// updated links it — so they go in rounds while some succeed; collections
+// go last, once empty of what is gone.
+func (c *copier) settle(ctx context.Context, deferred []index.History, before map[uuid.UUID]index.Kind, seen map[uuid.UUID]bool) error {
 	var members, colls []uuid.UUID
 	for id, k := range before {
 		if seen[id] {
@@ -430,11 +407,22 @@ func (c *copier) deleteGone(ctx context.Context, before map[uuid.UUID]index.Kind
 			members = append(members, id)
 		}
 	}
-	// A unit the source deleted may still be linked by another one that
-	// goes too: delete in rounds while some succeed.
-	for len(members) > 0 {
-		var again []uuid.UUID
-		var last error
+	for len(deferred) > 0 || len(members) > 0 {
+		var (
+			againH []index.History
+			againM []uuid.UUID
+			last   error
+		)
+		for _, h := range deferred {
+			err := c.importHistory(ctx, h)
+			if errors.Is(err, index.ErrConflict) {
+				againH, last = append(againH, h), err
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("copy: %w", err)
+			}
+		}
 		for _, id := range members {
 			err := c.dst.Index.Update(ctx, func(tx index.Tx) error { return tx.DeleteEntity(id) })
 			switch {
@@ -442,15 +430,16 @@ func (c *copier) deleteGone(ctx context.Context, before map[uuid.UUID]index.Kind
 				c.t.deleted.Add(1)
 			case errors.Is(err, index.ErrNotFound):
 			case errors.Is(err, index.ErrConflict):
-				again, last = append(again, id), err
+				againM, last = append(againM, id), err
 			default:
 				return fmt.Errorf("copy: delete %s at the destination: %w", id, err)
 			}
 		}
-		if len(again) == len(members) {
-			return fmt.Errorf("copy: delete entities the source no longer has: %w", last)
+		if len(againH) == len(deferred) && len(againM) == len(members) {
+			return fmt.Errorf("copy: %d entities wait for names, and %d deletions for links, that do not move: %w",
+				len(againH), len(againM), last)
 		}
-		members = again
+		deferred, members = againH, againM
 	}
 	for _, id := range colls {
 		err := c.dst.Index.Update(ctx, func(tx index.Tx) error { return tx.DeleteCollection(id, true) })

@@ -204,3 +204,45 @@ func TestSourceName(t *testing.T) {
 		}
 	}
 }
+
+// TestNameTakenFromADeletedEntity: at the source a unit is deleted and
+// another takes its name; the refresh deletes the first at the destination
+// before the second can take the name there.
+func TestNameTakenFromADeletedEntity(t *testing.T) {
+	ctx := context.Background()
+	src := open(t, embedded(t))
+	srcURL := serve(t, src)
+	c := newClient(t, srcURL)
+	col, err := c.CreateCollection(ctx, client.NewCollection{Name: "names"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.CreateUnit(ctx, client.NewUnit{Collection: col.UUID, Name: "x.xml", OLX: "<p>a</p>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.CreateUnit(ctx, client.NewUnit{Collection: col.UUID, Name: "y.xml", OLX: "<p>b</p>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := open(t, embedded(t))
+	dstURL := serve(t, dst)
+	if _, err := Run(ctx, src, dst, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteUnit(ctx, a.UUID); err != nil {
+		t.Fatal(err)
+	}
+	name := "x.xml"
+	if _, _, err := c.NewUnitVersion(ctx, b.UUID, client.UnitChange{OLX: "<p>b2</p>", Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, src, dst, Options{})
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if sum.EntitiesDeleted != 1 || sum.EntitiesUpdated != 1 {
+		t.Fatalf("refresh: %+v", sum)
+	}
+	wantSame(t, "after the name moved", srcURL, dstURL)
+}
