@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/blockstore/blockstore/cas/s3store"
@@ -74,6 +76,11 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	dstCfg := sf.config()
+	if what := sharedStore(srcCfg, dstCfg); what != "" {
+		return usageError{fmt.Errorf("the source and the destination share %s: a copy needs stores of its own "+
+			"(two indexes over one blob store would each sweep the other's blobs)", what)}
+	}
 	src, err := app.Open(ctx, srcCfg)
 	if errors.Is(err, datadir.ErrLocked) {
 		return fmt.Errorf("the source is in use: %w\nAn embedded deployment is copied while it is stopped: stop its blockstore serve, "+
@@ -83,7 +90,6 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("open the source: %w", err)
 	}
 	defer src.Close()
-	dstCfg := sf.config()
 	dst, err := app.Open(ctx, dstCfg)
 	if errors.Is(err, datadir.ErrLocked) {
 		return fmt.Errorf("the destination is in use: %w\nCopy into a deployment no server runs on yet", err)
@@ -102,4 +108,24 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return runErr // refused before it began: nothing to summarize
 	}
 	return printSummary(stdout, *asJSON, sum, runErr)
+}
+
+// sharedStore names a store the two configurations share ("" when none):
+// the data directory, the database, or the bucket and prefix.
+func sharedStore(a, b app.Config) string {
+	switch {
+	case a.DatabaseURL != "" && a.DatabaseURL == b.DatabaseURL:
+		return "the database"
+	case a.S3.Endpoint != "" && a.S3.Endpoint == b.S3.Endpoint && a.S3.Bucket == b.S3.Bucket && a.S3.Prefix == b.S3.Prefix:
+		return "the bucket " + a.S3.Bucket + " and prefix " + strconv.Quote(a.S3.Prefix)
+	case a.Embedded() && b.Embedded() && sameDir(a.DataDir, b.DataDir):
+		return "the data directory " + a.DataDir
+	}
+	return ""
+}
+
+func sameDir(a, b string) bool {
+	x, err1 := filepath.Abs(a)
+	y, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && x == y
 }
