@@ -150,3 +150,28 @@ func cut(v any) {
 		}
 	}
 }
+
+// TestCopyUsage: mistakes on the command line are usage errors, and help
+// never shows a secret the environment holds.
+func TestCopyUsage(t *testing.T) {
+	t.Setenv("BLOCKSTORE_FROM_S3_SECRET_KEY", "hunter2-secret")
+	t.Setenv("BLOCKSTORE_FROM_DATABASE_URL", "")
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"copy", "--data", dir}, exitUsage, "give the source"},
+		{[]string{"copy", "--from-data", dir, "--data", dir + "/."}, exitUsage, "share the data directory"},
+		{[]string{"copy", "--from-data", dir, "extra"}, exitUsage, "unexpected argument"},
+		{[]string{"copy", "-h"}, exitOK, "--from-s3-endpoint"},
+	}
+	for _, tt := range tests {
+		var out strings.Builder
+		code := run(t.Context(), tt.args, &out, &out)
+		if code != tt.code || !strings.Contains(out.String(), tt.want) || strings.Contains(out.String(), "hunter2") {
+			t.Errorf("blockstore %q: exit %d, want %d; output %q should contain %q and no secret", tt.args, code, tt.code, out.String(), tt.want)
+		}
+	}
+}
