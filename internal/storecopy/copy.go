@@ -98,8 +98,8 @@ type storeID interface {
 	StoreID(ctx context.Context) (string, error)
 }
 
-// SourceName names the deployment a copies from, as the destination
-// records it: "store:ID" when the index records a store id, else where
+// SourceName names the deployment a, as the destination of a copy from it
+// records its source: "store:ID" when the index records a store id, else where
 // the stores live ("postgres:…" with the password hidden, an absolute data
 // directory, the bucket and prefix).
 func SourceName(ctx context.Context, a *app.App) (string, error) {
