@@ -206,8 +206,9 @@ func TestSourceName(t *testing.T) {
 }
 
 // TestNameTakenFromADeletedEntity: at the source a unit is deleted and
-// another takes its name; the refresh deletes the first at the destination
-// before the second can take the name there.
+// another takes its name, and a collection is deleted with its units; the
+// refresh deletes the first unit at the destination before the second can
+// take the name there, and the collection with its units.
 func TestNameTakenFromADeletedEntity(t *testing.T) {
 	ctx := context.Background()
 	src := open(t, embedded(t))
@@ -225,12 +226,22 @@ func TestNameTakenFromADeletedEntity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gone, err := c.CreateCollection(ctx, client.NewCollection{Name: "gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateUnit(ctx, client.NewUnit{Collection: gone.UUID, Name: "x.xml", OLX: "<p>gone</p>"}); err != nil {
+		t.Fatal(err)
+	}
 	dst := open(t, embedded(t))
 	dstURL := serve(t, dst)
 	if _, err := Run(ctx, src, dst, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.DeleteUnit(ctx, a.UUID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteCollection(ctx, gone.UUID, true); err != nil {
 		t.Fatal(err)
 	}
 	name := "x.xml"
@@ -241,7 +252,7 @@ func TestNameTakenFromADeletedEntity(t *testing.T) {
 	if err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
-	if sum.EntitiesDeleted != 1 || sum.EntitiesUpdated != 1 {
+	if sum.EntitiesDeleted != 3 || sum.EntitiesUpdated != 1 {
 		t.Fatalf("refresh: %+v", sum)
 	}
 	wantSame(t, "after the name moved", srcURL, dstURL)
