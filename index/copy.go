@@ -251,6 +251,10 @@ type Importer interface {
 	// links), and no cycle check runs (the source kept the graph acyclic).
 	// Times are stored at the engine's precision (see History.Truncate).
 	Import(ctx context.Context, h History) (ImportResult, error)
+	// ImportGroup imports hs as Import does, all in one transaction, the
+	// names the entities hold released first: entities that swapped names
+	// at the source, which no order of single imports can move.
+	ImportGroup(ctx context.Context, hs []History) ([]ImportResult, error)
 
 	// CopySource returns the source recorded by SetCopySource, "" when none.
 	CopySource(ctx context.Context) (string, error)

@@ -29,6 +29,7 @@ func RunCopy(t *testing.T, open func(t *testing.T, opt index.Options) index.Stor
 		{"Converges", testCopyConverges},
 		{"Refusals", testCopyRefusals},
 		{"Source", testCopySource},
+		{"SwappedNames", testCopySwappedNames},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -351,4 +352,43 @@ func testCopySource(c *copyEnv) {
 	if err := imp.SetCopySource(c.dst.ctx, ""); !errors.Is(err, index.ErrInvalid) {
 		c.dst.t.Fatalf("SetCopySource(\"\") = %v, want ErrInvalid", err)
 	}
+}
+
+func testCopySwappedNames(c *copyEnv) {
+	c.world()
+	s := c.src
+	x := s.unit(c.ids["c1"], "x.xml")
+	y := s.unit(c.ids["c1"], "y.xml")
+	c.ids["x"], c.ids["y"] = x.ID, y.ID
+	c.copyAll()
+	for _, step := range []struct {
+		id   uuid.UUID
+		name string
+	}{{x.ID, "tmp.xml"}, {y.ID, "x.xml"}, {x.ID, "y.xml"}} {
+		s.commitUnit(step.id, index.UnitChange{Hash: s.blob(), Name: ptr(step.name)}, false)
+	}
+	var group []index.History
+	for _, h := range export(s) {
+		if h.ID == x.ID || h.ID == y.ID {
+			for _, v := range h.Versions {
+				c.dst.register(v.Hash, v.Size)
+			}
+			group = append(group, h)
+		}
+	}
+	imp := c.importer()
+	for _, h := range group {
+		_, err := imp.Import(c.dst.ctx, h)
+		c.dst.wantErr("a single import of a swapped name", err, index.ErrConflict)
+	}
+	rs, err := imp.ImportGroup(c.dst.ctx, group)
+	c.dst.wantOK("ImportGroup", err)
+	if len(rs) != 2 || rs[0].Written+rs[1].Written != 3 {
+		c.dst.t.Fatalf("ImportGroup = %+v, want the three versions of the swap written", rs)
+	}
+	c.wantSame("after the swap")
+	// The names are held as the source holds them.
+	c.dst.wantHolder("x.xml", c.dst.tryCreateUnit(c.ids["c1"], "x.xml"), y.ID)
+	c.dst.wantHolder("y.xml", c.dst.tryCreateUnit(c.ids["c1"], "y.xml"), x.ID)
+	c.dst.wantOK("tmp.xml is free", c.dst.tryCreateUnit(c.ids["c1"], "tmp.xml"))
 }

@@ -179,7 +179,7 @@ func (s *Store) Import(ctx context.Context, h index.History) (index.ImportResult
 	var res index.ImportResult
 	err := s.write(ctx, func(t *tx) error {
 		var err error
-		res, err = t.importHistory(&h)
+		res, err = t.importHistory(&h, false)
 		return err
 	})
 	if err != nil {
@@ -195,7 +195,45 @@ func ns(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-func (t *tx) importHistory(h *index.History) (index.ImportResult, error) {
+// ImportGroup imports hs in one transaction, their names released first
+// (index.Importer).
+func (s *Store) ImportGroup(ctx context.Context, hs []index.History) ([]index.ImportResult, error) {
+	for i := range hs {
+		if err := hs[i].Check(); err != nil {
+			return nil, fmt.Errorf("index: import: %w", err)
+		}
+	}
+	out := make([]index.ImportResult, len(hs))
+	err := s.write(ctx, func(t *tx) error {
+		for _, h := range hs {
+			e, ok, err := t.entity(h.ID)
+			if err != nil {
+				return err
+			}
+			if ok && e.Kind != index.KindCollection {
+				for _, n := range heldNames(&e) {
+					t.del(nameKey(e.Collection, n))
+				}
+			}
+		}
+		for i := range hs {
+			r, err := t.importHistory(&hs[i], true)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", hs[i].Kind, hs[i].ID, err)
+			}
+			out[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index: import a group of %d: %w", len(hs), err)
+	}
+	return out, nil
+}
+
+// importHistory imports h; released says that the names the entity held
+// were released already (ImportGroup), so that all it holds is claimed.
+func (t *tx) importHistory(h *index.History, released bool) (index.ImportResult, error) {
 	e, found, err := t.entity(h.ID)
 	if err != nil {
 		return index.ImportResult{}, err
@@ -240,6 +278,9 @@ func (t *tx) importHistory(h *index.History) (index.ImportResult, error) {
 		e = entityRec{Kind: h.Kind, Collection: h.Collection, Created: ns(h.CreatedAt)}
 	}
 	held := heldNames(&e)
+	if released {
+		held = nil
+	}
 	if h.Kind != index.KindCollection {
 		if err := t.checkNames(h.ID, h.Collection, held, h.HeldNames()); err != nil {
 			return index.ImportResult{}, err

@@ -226,6 +226,37 @@ func (s *Store) Import(ctx context.Context, h index.History) (index.ImportResult
 	return res, nil
 }
 
+// ImportGroup imports hs in one transaction, their names released first
+// (index.Importer).
+func (s *Store) ImportGroup(ctx context.Context, hs []index.History) ([]index.ImportResult, error) {
+	ids := make([]uuid.UUID, len(hs))
+	for i := range hs {
+		if err := hs[i].Check(); err != nil {
+			return nil, fmt.Errorf("pgindex: import: %w", err)
+		}
+		hs[i] = hs[i].Truncate(time.Microsecond)
+		ids[i] = hs[i].ID
+	}
+	out := make([]index.ImportResult, len(hs))
+	err := s.update(ctx, func(t *tx) error {
+		// Deferred foreign key aside, names rows are plain: releasing them
+		// here lets each import below claim what its history holds.
+		t.write(`DELETE FROM names WHERE entity = ANY($1)`, ids)
+		for i := range hs {
+			r, err := t.importHistory(&hs[i])
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", hs[i].Kind, hs[i].ID, err)
+			}
+			out[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgindex: import a group of %d: %w", len(hs), err)
+	}
+	return out, nil
+}
+
 // stored is an entity as an import finds it.
 type stored struct {
 	found      bool

@@ -371,6 +371,12 @@ func (c *copier) importHistory(ctx context.Context, h index.History) error {
 		}
 		return err
 	}
+	c.count(r)
+	return nil
+}
+
+// count adds what one import did to the totals.
+func (c *copier) count(r index.ImportResult) {
 	c.t.done.Add(1)
 	switch {
 	case r.Created:
@@ -380,7 +386,6 @@ func (c *copier) importHistory(ctx context.Context, h index.History) error {
 	}
 	c.t.versions.Add(int64(r.Written))
 	c.t.removed.Add(int64(r.Removed))
-	return nil
 }
 
 // settle finishes a run: it imports the histories a name conflict put
@@ -436,8 +441,21 @@ func (c *copier) settle(ctx context.Context, deferred []index.History, before ma
 			}
 		}
 		if len(againH) == len(deferred) && len(againM) == len(members) {
-			return fmt.Errorf("copy: %d entities wait for names, and %d deletions for links, that do not move: %w",
-				len(againH), len(againM), last)
+			// No single import can move: entities that swapped names at the
+			// source. Together, in one transaction, they can.
+			if len(againH) < 2 {
+				return fmt.Errorf("copy: %d entities wait for names, and %d deletions for links, that do not move: %w",
+					len(againH), len(againM), last)
+			}
+			rs, err := c.imp.ImportGroup(ctx, againH)
+			if err != nil {
+				return fmt.Errorf("copy: %d entities wait for names, and %d deletions for links, that do not move: %w",
+					len(againH), len(againM), err)
+			}
+			for _, r := range rs {
+				c.count(r)
+			}
+			againH = nil
 		}
 		deferred, members = againH, againM
 	}

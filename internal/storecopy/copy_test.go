@@ -257,3 +257,41 @@ func TestNameTakenFromADeletedEntity(t *testing.T) {
 	}
 	wantSame(t, "after the name moved", srcURL, dstURL)
 }
+
+// TestSwappedNames: two units that swapped names at the source between two
+// runs; no order of single imports moves them, one transaction does.
+func TestSwappedNames(t *testing.T) {
+	ctx := context.Background()
+	src := open(t, embedded(t))
+	srcURL := serve(t, src)
+	c := newClient(t, srcURL)
+	col, err := c.CreateCollection(ctx, client.NewCollection{Name: "swap"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids [2]client.Unit
+	for i, name := range []string{"p.xml", "q.xml"} {
+		if ids[i], err = c.CreateUnit(ctx, client.NewUnit{Collection: col.UUID, Name: name, OLX: "<p>" + name + "</p>"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := open(t, embedded(t))
+	dstURL := serve(t, dst)
+	if _, err := Run(ctx, src, dst, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// p.xml and q.xml change hands, through a third name.
+	for _, step := range []struct {
+		unit int
+		name string
+	}{{0, "tmp.xml"}, {1, "p.xml"}, {0, "q.xml"}} {
+		name := step.name
+		if _, _, err := c.NewUnitVersion(ctx, ids[step.unit].UUID, client.UnitChange{OLX: "<p>now " + name + "</p>", Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Run(ctx, src, dst, Options{}); err != nil {
+		t.Fatalf("copy after the swap: %v", err)
+	}
+	wantSame(t, "after the swap", srcURL, dstURL)
+}

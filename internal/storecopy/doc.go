@@ -28,6 +28,15 @@
 // entities and present blobs behind, and the next run resumes: blobs the
 // destination has are skipped, entities already equal are skipped.
 //
+// # Names
+//
+// An entity imported before another has moved may find its name still held
+// at the destination: by an entity the source deleted (deleted at the end of
+// the run), or by one imported later. Such imports wait and are retried in
+// rounds with the deletions; entities that swapped names at the source, which
+// no order of single imports can move, are imported together in one
+// transaction (index.Importer.ImportGroup).
+//
 // # Running while the source serves
 //
 // From PostgreSQL + S3 a copy runs online: the export is not one snapshot,
