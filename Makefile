@@ -12,7 +12,7 @@ ADDR      ?= 127.0.0.1:8080
 export BLOCKSTORE_MINIO_BIN ?= $(MINIO)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-race vet fmt-check tidy-check lint fuzz bench bench-quick minio clean
+.PHONY: help run build test test-race vet fmt-check tidy-check lint fuzz bench bench-quick minio chromium clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,7 +23,7 @@ run: ## run the service on the embedded default (127.0.0.1:8080, ./blockstore-da
 build: ## build bin/blockstore
 	$(GO) build -o bin/blockstore ./cmd/blockstore
 
-test: minio vet fmt-check tidy-check ## vet, gofmt, go mod tidy, every test with the race detector (fuzz seeds included)
+test: minio chromium vet fmt-check tidy-check ## vet, gofmt, go mod tidy, every test with the race detector (fuzz seeds included)
 	$(GO) test -race -timeout 20m ./...
 
 test-race: test ## the same as test: every test always runs with the race detector
@@ -59,6 +59,17 @@ minio: $(MINIO) ## build the MinIO server the S3 tests run (once, ~4 minutes)
 
 $(MINIO):
 	GOBIN=$(GOBIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+# The console's browser tests drive Debian's headless Chromium. Installed
+# with apt-get when missing (sudo when not root); when that fails, CI=true
+# fails the run and elsewhere the browser tests skip, saying so.
+chromium: ## install Chromium for the console's browser tests (apt-get, when missing)
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then exit 0; fi; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "installing chromium with apt-get"; \
+	if $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; then exit 0; fi; \
+	if [ "$$CI" = true ]; then echo "chromium could not be installed (CI=true: failing)"; exit 1; fi; \
+	echo "*** chromium could not be installed: the console's browser tests will SKIP ***"
 
 clean: ## remove build output (not the data directory)
 	rm -rf bin

@@ -9,13 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/blockstore/blockstore/internal/backoff"
 )
 
 // Defaults of Options.
@@ -91,7 +92,7 @@ func New(baseURL string, opt Options) (*Client, error) {
 		backoff:    opt.Backoff,
 		maxBackoff: opt.MaxBackoff,
 		userAgent:  opt.UserAgent,
-		sleep:      sleepCtx,
+		sleep:      backoff.Sleep,
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: newTransport()}
@@ -129,17 +130,6 @@ func newTransport() *http.Transport {
 	t.WriteBufferSize = 128 << 10
 	t.ReadBufferSize = 128 << 10
 	return t
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Body is the bytes of an upload and the way to send them again on a
@@ -289,12 +279,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 // wait is the pause before retry number attempt (1-based): exponential with
 // jitter in [d/2, d], at least the server's Retry-After, at most maxBackoff.
 func (c *Client) wait(attempt int, after time.Duration) time.Duration {
-	d := c.backoff
-	for i := 1; i < attempt && d < c.maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, c.maxBackoff)
-	d = d/2 + time.Duration(mathrand.Int64N(int64(d/2)+1))
+	d := backoff.Jitter(backoff.Policy{First: c.backoff, Max: c.maxBackoff}.Delay(attempt))
 	if after > d {
 		d = min(after, c.maxBackoff)
 	}

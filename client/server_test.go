@@ -16,7 +16,7 @@ import (
 
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/client"
-	"github.com/blockstore/blockstore/client/clienttest"
+	"github.com/blockstore/blockstore/internal/testserver"
 )
 
 func readAll(t *testing.T) func(d *client.Download, err error) string {
@@ -47,7 +47,7 @@ func must[T any](t *testing.T) func(v T, err error) T {
 // TestEveryEndpoint calls each endpoint of API.md once or more through the
 // client against the real server.
 func TestEveryEndpoint(t *testing.T) {
-	srv := clienttest.Start(t, clienttest.Options{})
+	srv := testserver.Start(t)
 	c := srv.Client(t, client.Options{UserAgent: "client-test"})
 	ctx := context.Background()
 
@@ -58,7 +58,7 @@ func TestEveryEndpoint(t *testing.T) {
 	if err := c.Readyz(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := c.Metrics(ctx); err != nil || !strings.Contains(m, "go_goroutines") {
+	if m, err := c.Metrics(ctx); err != nil || !strings.Contains(m, "blockstore_http_requests_total") {
 		t.Fatalf("metrics: %v %.80q", err, m)
 	}
 
@@ -301,7 +301,7 @@ func TestEveryEndpoint(t *testing.T) {
 // answer is lost (connection cut); the retry with the same Idempotency-Key
 // gets the first answer and nothing is created twice.
 func TestRetriedCreateIsNotDuplicated(t *testing.T) {
-	srv := clienttest.Start(t, clienttest.Options{})
+	srv := testserver.Start(t)
 	c := srv.Client(t, client.Options{})
 	ctx := context.Background()
 	col, err := c.CreateCollection(ctx, client.NewCollection{Name: "c"})
@@ -351,7 +351,7 @@ func (d *discardWriter) WriteHeader(s int)           { d.status = s }
 // client checked it; the create answers 404, the client uploads the bytes
 // again and the retry succeeds.
 func TestAssetOverSweptBlob(t *testing.T) {
-	srv := clienttest.Start(t, clienttest.Options{})
+	srv := testserver.Start(t)
 	c := srv.Client(t, client.Options{})
 	ctx := context.Background()
 	col, err := c.CreateCollection(ctx, client.NewCollection{Name: "c"})

@@ -258,15 +258,24 @@ type GCRequest struct {
 	DryRun    bool
 	Retention time.Duration
 	Grace     time.Duration
+	// RetentionSet and GraceSet send Retention and Grace even when zero (a
+	// sweep with no retention or no grace).
+	RetentionSet, GraceSet bool
+	// Force lets the sweep delete more than the server's
+	// --gc-max-delete-share of the stored blobs.
+	Force bool
 }
 
 func (r GCRequest) body(wait bool) map[string]any {
 	m := map[string]any{"dry_run": r.DryRun, "wait": wait}
-	if r.Retention > 0 {
+	if r.Retention > 0 || r.RetentionSet {
 		m["retention"] = r.Retention.String()
 	}
-	if r.Grace > 0 {
+	if r.Grace > 0 || r.GraceSet {
 		m["grace"] = r.Grace.String()
+	}
+	if r.Force {
+		m["force"] = true
 	}
 	return m
 }
@@ -285,6 +294,11 @@ type Report struct {
 	BlobsKept       int64           `json:"blobs_kept"`
 	Phases          []Phase         `json:"phases"`
 	Progress        json.RawMessage `json:"progress,omitempty"`
+	// Status is running, succeeded or failed; Error says why a sweep
+	// failed; Notes say what the figures leave out or why it stopped.
+	Status string   `json:"status"`
+	Error  string   `json:"error,omitempty"`
+	Notes  []string `json:"notes,omitempty"`
 }
 
 // Phase is how long one step of a sweep took.

@@ -5,9 +5,16 @@
 //
 // A Collector works over two small interfaces, Index (what it needs of
 // index.Store) and Blobs (what it needs of *cas.Store). Sweep runs one sweep
-// and returns its Report; Start runs one in the background; Runs and Run
-// read stored reports back; Schedule sweeps on an interval. The command
-// line, the HTTP API and the server's schedule call these and nothing else.
+// and returns its Report; Start runs one in the background and Wait waits
+// for it; Runs and Run read stored reports back; Schedule sweeps on an
+// interval. The command line, the HTTP API and the server's schedule call
+// these and nothing else.
+//
+// Files: gc.go (the Collector and its options), phases.go (the phase loop,
+// the spool-and-batch loop every phase shares, retention, orphans,
+// cleanup), mark.go (the plan and the mass-delete guard), plan.go (the
+// one-pass join), spool.go (temporary files), delete.go (resume, sweep and
+// the fenced delete), runs.go (storing and serving reports).
 //
 // # Glossary
 //
@@ -31,6 +38,14 @@
 //     lost a race with a sweep, a sweep that died after forgetting a row,
 //     bytes copied in by hand), older than the grace.
 //   - Claim, delete, forget: the three steps that remove a blob (below).
+//     A claim names the sweep that holds it (the report's id) and when it
+//     was taken; another sweep takes it over only when it is older than the
+//     delete bound.
+//   - Delete bound: the longest one DeleteMany call may take
+//     (Options.DeleteBound; the bucket's request timeout on S3).
+//   - Mass-delete guard: a plan that deletes more than
+//     Options.MaxDeleteShare of the stored blobs or bytes (default half)
+//     stops the sweep before any blob is deleted, unless Request.Force.
 //
 // # Phases
 //
@@ -42,13 +57,20 @@
 //     stored unit version links since before now minus the grace;
 //     DeleteOrphans deletes them in batches, re-checking each.
 //  3. resume: rows left in the deleting state by a sweep that died are
-//     finished: their bytes deleted, then the rows forgotten.
+//     taken over (once their claim is older than the delete bound; younger
+//     ones are waited for once, up to the bound), their bytes deleted, then
+//     the rows forgotten.
 //  4. mark: one pass over three streams sorted by hash — the registry's
 //     rows (Blobs), the hashes that stored versions name (ReferencedHashes,
 //     copied to a temporary file), and the blob store's contents (Walk, in no
 //     order, so first sorted in runs of 128Ki records on disk and merged) —
 //     writes the candidates to a temporary file. Memory stays constant
 //     whatever the number of blobs; disk takes about 40 bytes per blob.
+//     The mass-delete guard looks at the plan here: too large a share of
+//     the blobs or bytes and the sweep stops (ErrMassDelete; a dry run only
+//     notes it). Retention and orphans have run by then (the plan depends on
+//     them); no blob has been deleted but the resumed ones, whose deletion a
+//     sweep before decided.
 //  5. sweep: the candidates are claimed in batches; the claimed bytes are
 //     deleted (DeleteMany: absent is fine), then their rows forgotten.
 //  6. cleanup: temporary data of the blob store older than the grace (but
@@ -91,8 +113,10 @@
 //     (PostgreSQL: FOR UPDATE; Pebble: the single writer), moves H to
 //     deleting only if no stored version names H and H's lease is older than
 //     now minus the grace.
-//  3. The sweep deletes bytes only of rows it holds in deleting, and
-//     forgets a row only after its bytes are deleted.
+//  3. The sweep deletes bytes only of rows it holds in deleting under its
+//     own claim, and forgets a row only under its own claim, after its
+//     bytes are deleted (the fence below makes "holds" mean something when
+//     a lock is lost).
 //
 // Why it holds under any interleaving: a commit naming H and a claim of H
 // both lock H's row, so one of them happens first. If the commit is first,
@@ -143,9 +167,49 @@
 // At no point does a version point at missing bytes: bytes are only
 // deleted under a deleting row, which no version names.
 //
-// The sweep lock matters for safety, not only for work: two sweeps at once
-// could forget a row the other re-claimed after a re-upload and then delete
-// the new bytes. The index's lock must hold for the whole sweep.
+// # Fenced deletes
+//
+// The sweep lock keeps sweeps one at a time, but a PostgreSQL advisory lock
+// lives in a database session, and a session can die (a network cut, a
+// terminated backend, a failover) while its sweep goes on: the sweep checks
+// the lock (LockChecker) before each claim and each delete, but a lock lost
+// just after the check leaves a delete in flight while another replica's
+// sweep takes the lock. Without a fence, that second sweep resumes the
+// first one's claims, deletes and forgets them; a writer uploads the same
+// bytes again and commits a version naming them; then the first sweep's
+// delete lands and the committed version points at nothing.
+//
+// The fence makes that impossible, with no clock shared between replicas:
+//
+//  1. A claim records its sweep and its time on the index's own clock
+//     (PostgreSQL's clock_timestamp(); the Pebble process's wall clock):
+//     ClaimBlobs, and ReclaimBlobs when a sweep takes a claim over, which
+//     stamps it again.
+//  2. A sweep reads its own clock at T just before it claims (or takes
+//     over) a batch, and runs every delete of that batch under a context
+//     that ends at T + DeleteBound; no delete starts after it. The claim's
+//     stamp is after T, so every delete of the batch is over (done, failed
+//     or abandoned) by stamp + DeleteBound in real time.
+//  3. ReclaimBlobs hands a row to another sweep only when its stamp is more
+//     than DeleteBound old on the same clock that stamped it. So by the time
+//     a row changes hands, no delete of its old holder can still be in
+//     flight.
+//  4. ForgetBlobs forgets only rows under the caller's own claim. A sweep
+//     that lost a row cannot forget it (and so cannot make its hash
+//     uploadable while its new holder is deleting it), and only the
+//     holder's forget, after its own deletes finished, ends the deleting
+//     state. A re-upload can therefore only write bytes after every delete
+//     issued under every claim of that hash is over.
+//
+// This holds whatever the locks do: even two sweeps at once (a lost lock)
+// never delete bytes that a version names. The lock and its checks only
+// save work and keep the 404s rare. It assumes that the blob store applies
+// no delete after its caller's context ended (a request the client
+// abandoned is not carried out later); DeleteBound should be at least the
+// blob store's own request timeout, which bounds it on S3. When the bound
+// runs out on a slow store, the batch fails and the next sweep finishes it.
+// A sweep that finds young claims of another sweep waits the bound once and
+// then takes over what has aged; what is still held is left to its holder.
 //
 // A report that stays "running" because its process died is marked failed
 // by the next sweep that takes the lock.
@@ -180,8 +244,11 @@
 // # Dry runs
 //
 // A dry run computes the same plan and changes nothing: its report counts
-// what a real sweep would delete on the same state. Blobs that become
-// unreferenced only because the same sweep deletes versions or assets are
-// counted exactly when the index implements ReferenceCounter; otherwise they
-// are left out and Report.Notes says so. Temporary data is not counted.
+// what a real sweep would delete on the same state, with one approximation:
+// blobs that become unreferenced only because the same sweep deletes
+// versions or assets are not counted (that would take a reference count
+// per hash, which the engines do not keep), and Report.Notes says so when
+// the sweep would delete any. Temporary data is not counted. The
+// mass-delete guard's warning appears in the notes as it would stop a real
+// sweep.
 package gc

@@ -150,7 +150,7 @@ func (f *fakeIndex) ReferencedHashes(ctx context.Context, fn func(cas.Hash) erro
 	return nil
 }
 
-func (f *fakeIndex) ClaimBlobs(ctx context.Context, hs []cas.Hash, cutoff time.Time) ([]index.Blob, error) {
+func (f *fakeIndex) ClaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, cutoff time.Time) ([]index.Blob, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []index.Blob
@@ -167,6 +167,7 @@ func (f *fakeIndex) ClaimBlobs(ctx context.Context, hs []cas.Hash, cutoff time.T
 		default:
 			b.State = index.BlobDeleting
 		}
+		b.ClaimedBy, b.ClaimedAt = sweep, time.Now()
 		f.blobs[h] = b
 		out = append(out, b)
 	}
@@ -190,11 +191,27 @@ func (f *fakeIndex) DeletingBlobs(ctx context.Context, fn func(index.Blob) error
 	return nil
 }
 
-func (f *fakeIndex) ForgetBlobs(ctx context.Context, hs []cas.Hash) error {
+func (f *fakeIndex) ReclaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, olderThan time.Duration) ([]index.Blob, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []index.Blob
+	for _, h := range hs {
+		b, ok := f.blobs[h]
+		if !ok || b.State != index.BlobDeleting || b.ClaimedBy == sweep || time.Since(b.ClaimedAt) <= olderThan {
+			continue
+		}
+		b.ClaimedBy, b.ClaimedAt = sweep, time.Now()
+		f.blobs[h] = b
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (f *fakeIndex) ForgetBlobs(ctx context.Context, sweep string, hs []cas.Hash) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, h := range hs {
-		if b, ok := f.blobs[h]; ok && b.State == index.BlobDeleting {
+		if b, ok := f.blobs[h]; ok && b.State == index.BlobDeleting && b.ClaimedBy == sweep {
 			delete(f.blobs, h)
 		}
 	}
@@ -223,7 +240,7 @@ func (f *fakeIndex) PutGCRun(ctx context.Context, run index.GCRun) error {
 	return nil
 }
 
-func (f *fakeIndex) GCRuns(ctx context.Context, limit int) ([]index.GCRun, error) {
+func (f *fakeIndex) GCRuns(ctx context.Context, limit int, after string) ([]index.GCRun, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []index.GCRun
@@ -236,6 +253,13 @@ func (f *fakeIndex) GCRuns(ctx context.Context, limit int) ([]index.GCRun, error
 		}
 		return out[i].ID > out[j].ID
 	})
+	if after != "" {
+		i := slices.IndexFunc(out, func(r index.GCRun) bool { return r.ID == after })
+		if i < 0 {
+			return nil, index.ErrNotFound
+		}
+		out = out[i+1:]
+	}
 	if len(out) > limit {
 		out = out[:limit]
 	}
@@ -254,51 +278,6 @@ func (f *fakeIndex) GCRun(ctx context.Context, id string) (index.GCRun, error) {
 
 func (f *fakeIndex) DeleteExpiredIdempotency(ctx context.Context, now time.Time) (int, error) {
 	return 0, nil
-}
-
-// countingIndex adds ReferenceCounts and the readers an exact dry run uses.
-type countingIndex struct{ *fakeIndex }
-
-func (f countingIndex) ReferenceCounts(ctx context.Context, hs []cas.Hash) (map[cas.Hash]int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make(map[cas.Hash]int64, len(hs))
-	for _, h := range hs {
-		out[h] = f.refs[h]
-	}
-	return out, nil
-}
-
-func (f countingIndex) Lookup(ctx context.Context, refs []index.Ref) ([]index.Entity, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]index.Entity, len(refs))
-	for i, r := range refs {
-		for k, h := range f.versions {
-			if k.ID == r.ID && k.Version == r.Version {
-				out[i] = index.Entity{Kind: index.KindAsset, Asset: &index.Asset{ID: k.ID, Version: k.Version, Hash: h}}
-			}
-		}
-	}
-	return out, nil
-}
-
-func (f countingIndex) Asset(ctx context.Context, ref index.Ref) (index.Asset, error) {
-	return index.Asset{}, index.ErrNotFound // the fake's orphans have no drafts
-}
-
-func (f countingIndex) AssetVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Asset], error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	hs, ok := f.orphans[id]
-	if !ok {
-		return index.Page[index.Asset]{}, index.ErrNotFound
-	}
-	var p index.Page[index.Asset]
-	for i, h := range hs {
-		p.Items = append(p.Items, index.Asset{ID: id, Version: int64(len(hs) - i), Hash: h})
-	}
-	return p, nil
 }
 
 // fakeBlobs is an in-memory Blobs.

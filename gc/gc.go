@@ -2,7 +2,6 @@ package gc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +38,20 @@ var (
 	ErrInvalid = errors.New("gc: invalid request")
 	// ErrClosed: the collector was closed.
 	ErrClosed = errors.New("gc: closed")
+	// ErrMassDelete: the plan would delete more than Options.MaxDeleteShare
+	// of the stored blobs or bytes, and the request did not say Force. The
+	// sweep stopped before deleting any blob; its report says why.
+	ErrMassDelete = errors.New("gc: the sweep would delete too much")
+)
+
+// Defaults of the delete fence and the mass-delete guard.
+const (
+	// DefaultDeleteBound is the longest one blob-store delete call may take
+	// when Options.DeleteBound is zero: enough for a local directory.
+	DefaultDeleteBound = time.Minute
+	// DefaultMaxDeleteShare is the share of the stored blobs, or of their
+	// bytes, above which a sweep refuses to delete without Force.
+	DefaultMaxDeleteShare = 0.5
 )
 
 // Index is what a sweep needs from the index; index.Store satisfies it.
@@ -51,33 +64,16 @@ type Index interface {
 
 	Blobs(ctx context.Context, fn func(index.Blob) error) error
 	ReferencedHashes(ctx context.Context, fn func(cas.Hash) error) error
-	ClaimBlobs(ctx context.Context, hs []cas.Hash, leaseCutoff time.Time) ([]index.Blob, error)
+	ClaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, leaseCutoff time.Time) ([]index.Blob, error)
+	ReclaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, olderThan time.Duration) ([]index.Blob, error)
 	DeletingBlobs(ctx context.Context, fn func(index.Blob) error) error
-	ForgetBlobs(ctx context.Context, hs []cas.Hash) error
+	ForgetBlobs(ctx context.Context, sweep string, hs []cas.Hash) error
 
 	TryLockGC(ctx context.Context) (unlock func(), err error)
 	PutGCRun(ctx context.Context, run index.GCRun) error
-	GCRuns(ctx context.Context, limit int) ([]index.GCRun, error)
+	GCRuns(ctx context.Context, limit int, after string) ([]index.GCRun, error)
 	GCRun(ctx context.Context, id string) (index.GCRun, error)
 	DeleteExpiredIdempotency(ctx context.Context, now time.Time) (int, error)
-}
-
-// ReferenceCounter is an optional capability of an Index: the number of
-// stored versions (published and drafts, units and assets) that name each
-// hash. With it (and the index's readers), a dry run counts exactly the
-// blobs that the versions and assets it would delete leave unreferenced;
-// without it, a dry run leaves those blobs out of its figures and says so in
-// Report.Notes.
-type ReferenceCounter interface {
-	ReferenceCounts(ctx context.Context, hs []cas.Hash) (map[cas.Hash]int64, error)
-}
-
-// versionReader is what an exact dry run reads besides ReferenceCounter;
-// index.Store has it.
-type versionReader interface {
-	Lookup(ctx context.Context, refs []index.Ref) ([]index.Entity, error)
-	Asset(ctx context.Context, ref index.Ref) (index.Asset, error)
-	AssetVersions(ctx context.Context, id uuid.UUID, opt index.ListOptions) (index.Page[index.Asset], error)
 }
 
 // Blobs is what a sweep needs from the blob store; *cas.Store satisfies it.
@@ -99,9 +95,10 @@ var (
 // LockChecker is implemented by indexes whose sweep lock can be lost while
 // it is held: PostgreSQL's lives in one database session. A sweep checks it
 // before every claim and every deletion of bytes and stops when it is gone,
-// because another replica may then be sweeping, and two sweeps could delete
-// bytes that a client uploaded again in between (the lock must hold for the
-// whole sweep; see doc.go).
+// because another replica may then be sweeping. Safety does not rest on the
+// check (a lock may be lost right after it): the delete fence does (see
+// "Fenced deletes" in the package documentation); the check only stops a
+// sweep that has no business going on.
 type LockChecker interface {
 	CheckGCLock(ctx context.Context) error
 }
@@ -125,6 +122,19 @@ type Options struct {
 	// BatchSize is how many versions, assets or blobs one index call or
 	// blob-store call handles (default 1000).
 	BatchSize int
+	// DeleteBound is the longest one DeleteMany call of the blob store may
+	// take (default DefaultDeleteBound). Every delete a sweep issues runs
+	// under a context that ends that long after the claim it deletes under
+	// was taken, and a sweep takes over another sweep's claims only once they
+	// are older than this: so no delete of a sweep that lost its lock can
+	// still be in flight when its claims change hands. Set it to the blob
+	// store's own request timeout (S3) or more.
+	DeleteBound time.Duration
+	// MaxDeleteShare is the largest share (0 to 1) of the stored blobs, or
+	// of their bytes, that one sweep deletes without Request.Force (default
+	// DefaultMaxDeleteShare; 1 turns the guard off). A larger plan stops the
+	// sweep before it deletes any blob, with ErrMassDelete.
+	MaxDeleteShare float64
 	// TempDir holds the plan's temporary files (default os.TempDir()). They
 	// take about 40 bytes per blob in the blob store at their largest, and are
 	// removed when the sweep ends (at once on Unix, where they are unlinked
@@ -137,6 +147,8 @@ type Request struct {
 	DryRun    bool
 	Retention *time.Duration
 	Grace     *time.Duration
+	// Force lets the sweep delete more than Options.MaxDeleteShare.
+	Force bool
 }
 
 // Collector runs sweeps over one index and one blob store. Its methods are
@@ -154,6 +166,12 @@ type Collector struct {
 	mu      sync.Mutex
 	closed  bool
 	bg      sync.WaitGroup
+	running map[string]chan struct{} // sweeps of this process, closed when they end
+	// beforeDelete, when set (tests), runs after the lock check and before
+	// each delete of claimed bytes.
+	beforeDelete func(ctx context.Context, hs []cas.Hash)
+	// ticked, when set (tests), receives the outcome of each scheduled tick.
+	ticked  func(Report, error)
 	stopCtx context.Context
 	stop    context.CancelFunc
 }
@@ -169,6 +187,12 @@ func New(idx Index, blobs Blobs, opt Options) *Collector {
 	}
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = DefaultBatchSize
+	}
+	if opt.DeleteBound <= 0 {
+		opt.DeleteBound = DefaultDeleteBound
+	}
+	if opt.MaxDeleteShare <= 0 {
+		opt.MaxDeleteShare = DefaultMaxDeleteShare
 	}
 	now := opt.Now
 	if now == nil {
@@ -225,7 +249,10 @@ func (c *Collector) lock(ctx context.Context) (func(), error) {
 // Sweep runs one sweep and returns its report, which is also stored (see
 // Runs). A second sweep while one runs anywhere is ErrRunning. When the
 // sweep fails halfway, the report says so (Status "failed") and the error
-// is returned; the next sweep completes what it left.
+// is returned; the next sweep completes what it left. ctx's cancellation
+// stops the sweep; a caller that must not stop it halfway (an HTTP request
+// whose connection may drop) passes context.WithoutCancel. Close stops it
+// in any case.
 func (c *Collector) Sweep(ctx context.Context, req Request) (Report, error) {
 	retention, grace, err := c.resolve(req)
 	if err != nil {
@@ -236,13 +263,60 @@ func (c *Collector) Sweep(ctx context.Context, req Request) (Report, error) {
 		return Report{}, err
 	}
 	defer unlock()
-	s := c.newSweep(req.DryRun, retention, grace)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return Report{}, ErrClosed
+	}
+	c.bg.Add(1)
+	c.mu.Unlock()
+	defer c.bg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.stopCtx, cancel)()
+	s := c.newSweep(req, retention, grace)
 	defer s.close()
 	if err := s.begin(ctx); err != nil {
 		return s.report, err
 	}
+	defer c.track(s.report.ID)()
 	err = s.run(ctx)
 	return s.report, err
+}
+
+// track records that the sweep id runs in this process; the returned
+// function, called after the sweep released its lock, says it ended.
+func (c *Collector) track(id string) func() {
+	done := make(chan struct{})
+	c.mu.Lock()
+	if c.running == nil {
+		c.running = map[string]chan struct{}{}
+	}
+	c.running[id] = done
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.running, id)
+		c.mu.Unlock()
+		close(done)
+	}
+}
+
+// Wait waits until the sweep id, if it runs in this process, has ended and
+// released its lock (or ctx ends), and returns its stored report. A sweep
+// of another process is not waited for.
+func (c *Collector) Wait(ctx context.Context, id string) (Report, error) {
+	c.mu.Lock()
+	done := c.running[id]
+	c.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return Report{}, ctx.Err()
+		}
+	}
+	return c.Run(ctx, id)
 }
 
 // Start begins a sweep in the background and returns its id at once, after
@@ -258,7 +332,7 @@ func (c *Collector) Start(ctx context.Context, req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := c.newSweep(req.DryRun, retention, grace)
+	s := c.newSweep(req, retention, grace)
 	if err := s.begin(ctx); err != nil {
 		s.close()
 		unlock()
@@ -274,10 +348,12 @@ func (c *Collector) Start(ctx context.Context, req Request) (string, error) {
 	}
 	c.bg.Add(1)
 	c.mu.Unlock()
+	ended := c.track(s.report.ID)
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stopOnClose := context.AfterFunc(c.stopCtx, cancel)
 	go func() {
 		defer c.bg.Done()
+		defer ended()
 		defer cancel()
 		defer stopOnClose()
 		defer unlock()
@@ -287,8 +363,8 @@ func (c *Collector) Start(ctx context.Context, req Request) (string, error) {
 	return s.report.ID, nil
 }
 
-// Close cancels the sweeps that Start began and waits for them to record
-// their reports. Sweep and Start fail with ErrClosed afterwards.
+// Close cancels the running sweeps (those Start began and those Sweep
+// runs) and waits for them to record their reports. Sweep and Start fail with ErrClosed afterwards.
 func (c *Collector) Close() error {
 	c.mu.Lock()
 	c.closed = true
@@ -314,7 +390,10 @@ func (c *Collector) Schedule(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		_, err := c.Sweep(ctx, Request{})
+		rep, err := c.Sweep(ctx, Request{})
+		if c.ticked != nil {
+			c.ticked(rep, err)
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrRunning):
@@ -325,48 +404,4 @@ func (c *Collector) Schedule(ctx context.Context, interval time.Duration) {
 			c.log.Error("gc: scheduled sweep failed", "err", err)
 		}
 	}
-}
-
-// Runs returns up to limit stored reports, newest first (limit <= 0: 100).
-func (c *Collector) Runs(ctx context.Context, limit int) ([]Report, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	runs, err := c.idx.GCRuns(ctx, limit)
-	if err != nil {
-		return nil, fmt.Errorf("gc: list runs: %w", err)
-	}
-	out := make([]Report, 0, len(runs))
-	for _, r := range runs {
-		rep, err := decodeReport(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rep)
-	}
-	return out, nil
-}
-
-// Run returns the report with this id (in progress or final), or an error
-// matching ErrNotFound (and index.ErrNotFound).
-func (c *Collector) Run(ctx context.Context, id string) (Report, error) {
-	r, err := c.idx.GCRun(ctx, id)
-	if errors.Is(err, index.ErrNotFound) {
-		return Report{}, fmt.Errorf("%w: %q: %w", ErrNotFound, id, err)
-	}
-	if err != nil {
-		return Report{}, fmt.Errorf("gc: read run %q: %w", id, err)
-	}
-	return decodeReport(r)
-}
-
-func decodeReport(r index.GCRun) (Report, error) {
-	var rep Report
-	if err := json.Unmarshal(r.Report, &rep); err != nil {
-		return Report{}, fmt.Errorf("gc: decode report %q: %w", r.ID, err)
-	}
-	if rep.Phases == nil {
-		rep.Phases = []Phase{}
-	}
-	return rep, nil
 }

@@ -47,6 +47,7 @@ type planStats struct {
 	Referenced     int64 // kept: a stored version names them
 	Leased         int64 // kept: lease renewed within the grace (pending or live)
 	Young          int64 // kept: stray bytes written within the grace
+	KeptBytes      int64 // the bytes of the kept blobs (as far as known)
 }
 
 func (p planStats) kept() int64 { return p.Referenced + p.Leased + p.Young }
@@ -62,9 +63,6 @@ type blobPlanner struct {
 	// cutoff is now minus the grace: leases renewed and strays written at or
 	// after it are kept.
 	cutoff time.Time
-	// unref, when set (exact dry runs), says that a referenced hash would be
-	// referenced no more once retention and orphans have run.
-	unref func(cas.Hash) bool
 	// emit receives each candidate with its size.
 	emit func(h cas.Hash, size int64) error
 
@@ -109,13 +107,7 @@ func (p *blobPlanner) referenced(h cas.Hash) (bool, error) {
 		}
 		break
 	}
-	if p.refEnd || p.refHead != h {
-		return false, nil
-	}
-	if p.unref != nil && p.unref(h) {
-		return false, nil
-	}
-	return true, nil
+	return !p.refEnd && p.refHead == h, nil
 }
 
 // peekStored returns the next stored blob without consuming it.
@@ -159,9 +151,11 @@ func (p *blobPlanner) strays(limit *cas.Hash) error {
 			// A version names bytes the registry does not know: keep them;
 			// `verify` reports the missing row.
 			p.stats.Referenced++
+			p.stats.KeptBytes += max(in.Size, 0)
 			p.anomaly++
 		case !in.ModTime.IsZero() && !in.ModTime.Before(p.cutoff):
 			p.stats.Young++
+			p.stats.KeptBytes += max(in.Size, 0)
 		default:
 			p.stats.Candidates++
 			p.stats.Strays++
@@ -197,17 +191,19 @@ func (p *blobPlanner) row(b index.Blob) error {
 	if err != nil {
 		return err
 	}
+	size := b.Size
+	if size < 0 {
+		size = storedSize
+	}
+	size = max(size, 0)
 	switch {
 	case ref:
 		p.stats.Referenced++
+		p.stats.KeptBytes += size
 	case !b.LeasedAt.Before(p.cutoff):
 		p.stats.Leased++
+		p.stats.KeptBytes += size
 	default:
-		size := b.Size
-		if size < 0 {
-			size = storedSize
-		}
-		size = max(size, 0)
 		p.stats.Candidates++
 		p.stats.CandidateBytes += size
 		return p.emit(b.Hash, size)

@@ -38,16 +38,30 @@ type stressStats struct {
 	notFound                                    atomic.Int64 // commits told 404 (blob missing or claimed)
 	missingAfterCommit                          atomic.Int64 // bytes absent right after a commit
 	sweeps, blobsDeleted                        atomic.Int64
+	// acked holds the hashes of acknowledged versions. Nothing in the test
+	// deletes those versions, so their blobs stay referenced: a commit naming
+	// one must never be told 404, and nothing may upload one again, which
+	// would repair a loss before the final check could see it.
+	acked sync.Map // cas.Hash → struct{}
 }
 
 // TestStressWritersAndSweeps runs writers that create versions reusing
 // stored blobs (without uploading them, as a client that asked which hashes
 // are missing) and uploading new ones, drafts that get replaced and uploads
-// that are abandoned, while sweeps run back to back with a grace of zero.
-// Afterwards every version a writer was told is committed must be readable
-// and byte-identical.
+// that are abandoned, while sweeps run back to back with a grace of zero —
+// on the embedded default, on PostgreSQL with a directory, and on
+// PostgreSQL with MinIO. Each acknowledged version's bytes must be there
+// right after its commit and at the end, with no path in between that could
+// upload them again.
 func TestStressWritersAndSweeps(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, w *world) {
+	forEachEngine(t, stressWorld)
+	t.Run("postgres+minio", func(t *testing.T) {
+		stressWorld(t, newS3World(t))
+	})
+}
+
+func stressWorld(t *testing.T, w *world) {
+	{
 		ctx, cancel := context.WithCancel(w.ctx)
 		defer cancel()
 		var st stressStats
@@ -89,14 +103,20 @@ func TestStressWritersAndSweeps(t *testing.T) {
 		// mean something even on a loaded machine; never after a minute.
 		wg.Go(func() {
 			start := time.Now()
-			for ctx.Err() == nil {
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
 				elapsed := time.Since(start)
 				enough := st.sweeps.Load() >= 3 && st.commits.Load() >= 20
 				if elapsed >= time.Minute || (elapsed >= stressDuration() && enough) {
 					cancel()
 					return
 				}
-				time.Sleep(10 * time.Millisecond)
 			}
 		})
 
@@ -136,11 +156,12 @@ func TestStressWritersAndSweeps(t *testing.T) {
 					if !ok {
 						continue
 					}
+					st.acked.Store(cas.Sum(res.data), struct{}{})
 					addPool(res.data)
 					// Right after the commit, its bytes must be there.
 					if _, err := w.store.Stat(w.ctx, cas.Sum(res.data)); err != nil {
 						st.missingAfterCommit.Add(1)
-						t.Logf("bytes of %s missing right after its commit: %v", cas.Sum(res.data), err)
+						t.Errorf("bytes of %s missing right after its commit: %v", cas.Sum(res.data), err)
 					}
 					mu.Lock()
 					done = append(done, res)
@@ -192,7 +213,7 @@ func TestStressWritersAndSweeps(t *testing.T) {
 		if st.commits.Load() < 20 || st.sweeps.Load() < 3 || len(done) == 0 {
 			t.Errorf("too little happened: %d commits, %d sweeps", st.commits.Load(), st.sweeps.Load())
 		}
-	})
+	}
 }
 
 // maxAttempts bounds how often a writer retries one commit after a 404.
@@ -211,6 +232,9 @@ func commitWithRetry(ctx context.Context, w *world, data []byte, st *stressStats
 			return err
 		}
 		st.notFound.Add(1)
+		if _, ok := st.acked.Load(cas.Sum(data)); ok {
+			return fmt.Errorf("a commit naming %s, the blob of an acknowledged version, was told 404: the sweep took a referenced blob", cas.Sum(data))
+		}
 		if _, err := uploadBlob(ctx, w.idx, w.store, data); err != nil {
 			return err
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -253,16 +255,9 @@ func TestDryRunChangesNothing(t *testing.T) {
 		if real.VersionsDeleted != dry.VersionsDeleted || real.AssetsDeleted != dry.AssetsDeleted {
 			t.Errorf("versions/assets: dry %d/%d, real %d/%d", dry.VersionsDeleted, dry.AssetsDeleted, real.VersionsDeleted, real.AssetsDeleted)
 		}
-		if _, exact := w.idx.(ReferenceCounter); exact {
-			if dry.BlobsDeleted != real.BlobsDeleted || dry.BytesFreed != real.BytesFreed || dry.BlobsKept != real.BlobsKept {
-				t.Errorf("blobs: dry %d/%d/%d, real %d/%d/%d", dry.BlobsDeleted, dry.BytesFreed, dry.BlobsKept, real.BlobsDeleted, real.BytesFreed, real.BlobsKept)
-			}
-		} else {
-			if dry.BlobsDeleted != real.BlobsDeleted-freedBySweep || dry.BlobsKept != real.BlobsKept+freedBySweep || len(dry.Notes) == 0 {
-				t.Errorf("blobs: dry %d kept %d, real %d kept %d (freed by the sweep itself: %d), notes %q",
-					dry.BlobsDeleted, dry.BlobsKept, real.BlobsDeleted, real.BlobsKept, freedBySweep, dry.Notes)
-			}
-			t.Logf("engine cannot count references: dry run left out %d blobs and said so", freedBySweep)
+		if dry.BlobsDeleted != real.BlobsDeleted-freedBySweep || dry.BlobsKept != real.BlobsKept+freedBySweep || len(dry.Notes) == 0 {
+			t.Errorf("blobs: dry %d kept %d, real %d kept %d (freed by the sweep itself: %d), notes %q",
+				dry.BlobsDeleted, dry.BlobsKept, real.BlobsDeleted, real.BlobsKept, freedBySweep, dry.Notes)
 		}
 		if real.BlobsDeleted != 5 { // a1, o1, u, unreferenced, stray
 			t.Errorf("real sweep deleted %d blobs, want 5", real.BlobsDeleted)
@@ -286,29 +281,21 @@ func TestReportsStoredAndListed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r3 Report
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			r3, err = c.Run(w.ctx, id3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r3.Status != StatusRunning || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
+		r3, err := c.Wait(w.ctx, id3)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if r3.Status != StatusSucceeded {
 			t.Fatalf("background sweep: %+v", r3)
 		}
-		runs, err := c.Runs(w.ctx, 10)
+		runs, err := listRuns(w.ctx, c, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(runs) != 3 || runs[0].ID != id3 || runs[1].ID != r2.ID || runs[2].ID != r1.ID {
 			t.Fatalf("runs not newest first: %v", runIDs(runs))
 		}
-		if runs, _ := c.Runs(w.ctx, 1); len(runs) != 1 {
+		if runs, _ := listRuns(w.ctx, c, 1); len(runs) != 1 {
 			t.Errorf("limit 1 gave %d", len(runs))
 		}
 		got, err := c.Run(w.ctx, r2.ID)
@@ -357,7 +344,7 @@ func (g *gatedBlobs) Walk(ctx context.Context, fn func(cas.Info) error) error {
 func TestConcurrentSweepIsErrRunning(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, w *world) {
 		g := &gatedBlobs{Blobs: w.store, entered: make(chan struct{}), release: make(chan struct{})}
-		c1 := New(w.idx, g, Options{Now: w.now})
+		c1 := New(w.idx, g, testOptions(Options{Now: w.now}))
 		defer c1.Close()
 		id, err := c1.Start(w.ctx, Request{})
 		if err != nil {
@@ -370,7 +357,7 @@ func TestConcurrentSweepIsErrRunning(t *testing.T) {
 		if p, ok := peers.Load(w.idx); ok {
 			other = p.(func() index.Store)()
 		}
-		c2 := New(other, w.store, Options{Now: w.now})
+		c2 := New(other, w.store, testOptions(Options{Now: w.now}))
 		if _, err := c2.Sweep(w.ctx, Request{}); !errors.Is(err, ErrRunning) {
 			t.Errorf("second Sweep: %v, want ErrRunning", err)
 		}
@@ -382,10 +369,8 @@ func TestConcurrentSweepIsErrRunning(t *testing.T) {
 			t.Errorf("running report %+v %v", rep, err)
 		}
 		close(g.release)
-		deadline := time.Now().Add(30 * time.Second)
-		for rep.Status == StatusRunning && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-			rep, _ = c2.Run(w.ctx, id)
+		if rep, err = c1.Wait(w.ctx, id); err != nil {
+			t.Fatal(err)
 		}
 		if rep.Status != StatusSucceeded {
 			t.Fatalf("first sweep: %+v", rep)
@@ -429,7 +414,7 @@ func TestInterruptedSweepIsCompleted(t *testing.T) {
 					w.upload(g)
 				}
 				w.clk.Advance(25 * time.Hour)
-				broken := New(w.idx, &faultyBlobs{Blobs: w.store, deleteFirst: deleteFirst}, Options{Now: w.now, BatchSize: 2})
+				broken := New(w.idx, &faultyBlobs{Blobs: w.store, deleteFirst: deleteFirst}, testOptions(Options{Now: w.now, BatchSize: 2}))
 				rep, err := broken.Sweep(w.ctx, Request{})
 				if !errors.Is(err, errInjected) {
 					t.Fatalf("broken sweep: %v", err)
@@ -498,4 +483,71 @@ func runIDs(rs []Report) []string {
 		out = append(out, r.ID)
 	}
 	return out
+}
+
+// listRuns returns the first page of up to limit reports.
+func listRuns(ctx context.Context, c *Collector, limit int) ([]Report, error) {
+	page, err := c.Runs(ctx, limit, "")
+	return page.Items, err
+}
+
+// TestMassDeleteGuard: a plan deleting more than MaxDeleteShare of the
+// blobs or bytes stops before deleting any blob (status failed, a note, and
+// ErrMassDelete) unless forced; a dry run says the same in a note.
+func TestMassDeleteGuard(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, w *world) {
+		keep := w.data("kept")
+		w.asset(false, keep)
+		var garbage [][]byte
+		for i := range 3 {
+			d := w.data(fmt.Sprintf("garbage %d", i))
+			w.upload(d)
+			garbage = append(garbage, d)
+		}
+		w.clk.Advance(48 * time.Hour)
+		c := w.collector(Options{MaxDeleteShare: 0.5})
+		dry := w.sweep(c, Request{DryRun: true})
+		if dry.Status != StatusSucceeded || !hasNote(dry.Notes, "more than the limit of 50%") {
+			t.Errorf("dry run: status %s, notes %q; want a warning", dry.Status, dry.Notes)
+		}
+		rep, err := c.Sweep(w.ctx, Request{})
+		if !errors.Is(err, ErrMassDelete) {
+			t.Fatalf("sweep: %v, want ErrMassDelete", err)
+		}
+		if rep.Status != StatusFailed || rep.BlobsDeleted != 0 || !hasNote(rep.Notes, "stopped before deleting any blob") ||
+			!strings.Contains(rep.Error, "3 of 4 blobs") {
+			t.Errorf("refused report: %+v", rep)
+		}
+		stored, err := c.Run(w.ctx, rep.ID)
+		if err != nil || stored.Status != StatusFailed || stored.Error == "" {
+			t.Errorf("stored report: %+v, %v", stored, err)
+		}
+		for _, d := range append(garbage, keep) {
+			if !w.stored(d) {
+				t.Fatalf("blob %s deleted by a refused sweep", cas.Sum(d))
+			}
+		}
+		// A larger share lets it through; so does Force.
+		forced := w.sweep(c, Request{Force: true})
+		if forced.Status != StatusSucceeded || forced.BlobsDeleted != 3 || !hasNote(forced.Notes, "forced") {
+			t.Errorf("forced sweep: %+v", forced)
+		}
+		for _, d := range garbage {
+			if w.stored(d) {
+				t.Errorf("garbage %s kept by a forced sweep", cas.Sum(d))
+			}
+		}
+		if !w.stored(keep) {
+			t.Error("the referenced blob went")
+		}
+	})
+}
+
+func hasNote(notes []string, part string) bool {
+	for _, n := range notes {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	return false
 }

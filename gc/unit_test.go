@@ -125,7 +125,6 @@ func TestPlannerClassifies(t *testing.T) {
 		refs:   &sliceHashes{refs},
 		stored: &sliceStored{items: stored},
 		cutoff: cutoff,
-		unref:  func(x cas.Hash) bool { return x == h[11] }, // retention would free h11
 		emit: func(x cas.Hash, size int64) error {
 			got = append(got, x)
 			sizes = append(sizes, size)
@@ -140,7 +139,7 @@ func TestPlannerClassifies(t *testing.T) {
 	if err := p.finish(); err != nil {
 		t.Fatal(err)
 	}
-	want := map[cas.Hash]int64{h[1]: 11, h[3]: 0, h[6]: 16, h[7]: 17, h[10]: 20, h[11]: 21}
+	want := map[cas.Hash]int64{h[1]: 11, h[3]: 0, h[6]: 16, h[7]: 17, h[10]: 20}
 	if len(got) != len(want) {
 		t.Fatalf("candidates %d, want %d", len(got), len(want))
 	}
@@ -150,10 +149,10 @@ func TestPlannerClassifies(t *testing.T) {
 		}
 	}
 	st := p.stats
-	if st.Referenced != 2 || st.Leased != 2 || st.Young != 1 || st.Strays != 2 || p.anomaly != 1 {
+	if st.Referenced != 3 || st.Leased != 2 || st.Young != 1 || st.Strays != 2 || p.anomaly != 1 {
 		t.Errorf("stats %+v anomaly %d", st, p.anomaly)
 	}
-	if st.CandidateBytes != 11+16+17+20+21 {
+	if st.CandidateBytes != 11+16+17+20 {
 		t.Errorf("candidate bytes %d", st.CandidateBytes)
 	}
 	// Out of order rows are an error, not a wrong plan.
@@ -225,7 +224,7 @@ func newFakeWorld(t *testing.T) *fakeWorld {
 func (w *fakeWorld) collector(idx Index, opt Options) *Collector {
 	opt.Now = w.clk.now
 	opt.TempDir = ""
-	c := New(idx, w.blobs, opt)
+	c := New(idx, w.blobs, testOptions(opt))
 	c.runLen = 3 // several sorted runs even in small tests
 	return c
 }
@@ -294,47 +293,33 @@ func TestSweepWithFakes(t *testing.T) {
 
 func TestDryRunWithFakes(t *testing.T) {
 	ctx := context.Background()
-	for _, exact := range []bool{false, true} {
-		t.Run(fmt.Sprintf("exact=%v", exact), func(t *testing.T) {
-			w := newFakeWorld(t)
-			var idx Index = w.idx
-			if exact {
-				idx = countingIndex{w.idx}
-			}
-			c := w.collector(idx, Options{})
-			beforeBlobs, beforeStore := len(w.idx.blobs), len(w.blobs.m)
-			dry, err := c.Sweep(ctx, Request{DryRun: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(w.idx.blobs) != beforeBlobs || len(w.blobs.m) != beforeStore || len(w.idx.versions) != 2 || len(w.idx.orphans) != 1 {
-				t.Fatal("dry run changed something")
-			}
-			if w.blobs.deletes != 0 {
-				t.Fatal("dry run deleted bytes")
-			}
-			real, err := c.Sweep(ctx, Request{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if dry.VersionsDeleted != real.VersionsDeleted || dry.AssetsDeleted != real.AssetsDeleted {
-				t.Errorf("dry %+v real %+v", dry, real)
-			}
-			if exact {
-				if dry.BlobsDeleted != real.BlobsDeleted || dry.BytesFreed != real.BytesFreed || dry.BlobsKept != real.BlobsKept {
-					t.Errorf("exact dry run: dry %d/%d/%d, real %d/%d/%d", dry.BlobsDeleted, dry.BytesFreed, dry.BlobsKept,
-						real.BlobsDeleted, real.BytesFreed, real.BlobsKept)
-				}
-			} else {
-				// expiredOnly and orphanOnly are freed only by this sweep's deletions.
-				if dry.BlobsDeleted != real.BlobsDeleted-2 || len(dry.Notes) == 0 {
-					t.Errorf("inexact dry run: dry %d real %d notes %q", dry.BlobsDeleted, real.BlobsDeleted, dry.Notes)
-				}
-			}
-			if !dry.DryRun || real.DryRun {
-				t.Error("dry_run flag")
-			}
-		})
+	w := newFakeWorld(t)
+	c := w.collector(w.idx, Options{MaxDeleteShare: 1})
+	beforeBlobs, beforeStore := len(w.idx.blobs), len(w.blobs.m)
+	dry, err := c.Sweep(ctx, Request{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.idx.blobs) != beforeBlobs || len(w.blobs.m) != beforeStore || len(w.idx.versions) != 2 || len(w.idx.orphans) != 1 {
+		t.Fatal("dry run changed something")
+	}
+	if w.blobs.deletes != 0 {
+		t.Fatal("dry run deleted bytes")
+	}
+	real, err := c.Sweep(ctx, Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.VersionsDeleted != real.VersionsDeleted || dry.AssetsDeleted != real.AssetsDeleted {
+		t.Errorf("dry %+v real %+v", dry, real)
+	}
+	// expiredOnly and orphanOnly are freed only by this sweep's deletions:
+	// the dry run leaves them out and says so.
+	if dry.BlobsDeleted != real.BlobsDeleted-2 || len(dry.Notes) == 0 {
+		t.Errorf("dry run: dry %d real %d notes %q", dry.BlobsDeleted, real.BlobsDeleted, dry.Notes)
+	}
+	if !dry.DryRun || real.DryRun {
+		t.Error("dry_run flag")
 	}
 }
 
@@ -356,7 +341,7 @@ func TestSweepRunningIsErrRunning(t *testing.T) {
 	if _, err := c.Sweep(ctx, Request{Grace: dur(-time.Second)}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("negative grace: %v", err)
 	}
-	runs, _ := c.Runs(ctx, 10)
+	runs, _ := listRuns(ctx, c, 10)
 	if len(runs) != 0 {
 		t.Fatalf("refused sweeps stored %d reports", len(runs))
 	}
@@ -420,22 +405,14 @@ func TestStartRunsInBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel() // the request that started it ends; the sweep goes on
-	deadline := time.Now().Add(10 * time.Second)
-	var rep Report
-	for time.Now().Before(deadline) {
-		rep, err = c.Run(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.Status != StatusRunning {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	rep, err := c.Wait(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if rep.Status != StatusSucceeded || rep.BlobsDeleted == 0 {
 		t.Fatalf("report %+v", rep)
 	}
-	runs, err := c.Runs(context.Background(), 10)
+	runs, err := listRuns(context.Background(), c, 10)
 	if err != nil || len(runs) != 1 || runs[0].ID != id {
 		t.Fatalf("runs %v %v", runs, err)
 	}
@@ -506,23 +483,41 @@ func TestScheduleSkipsWhileLocked(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	unlock, _ := w.idx.TryLockGC(ctx)
+	ticks := make(chan error, 64)
+	c.ticked = func(_ Report, err error) {
+		select {
+		case ticks <- err:
+		default:
+		}
+	}
 	done := make(chan struct{})
 	go func() { c.Schedule(ctx, 10*time.Millisecond); close(done) }()
-	time.Sleep(50 * time.Millisecond)
-	if runs, _ := c.Runs(context.Background(), 10); len(runs) != 0 {
+	timeout := time.After(20 * time.Second)
+	// The first ticks meet the lock: skipped, and nothing stored.
+	for range 2 {
+		select {
+		case err := <-ticks:
+			if !errors.Is(err, ErrRunning) {
+				t.Fatalf("tick while locked: %v, want ErrRunning", err)
+			}
+		case <-timeout:
+			t.Fatal("no tick")
+		}
+	}
+	if runs, _ := listRuns(context.Background(), c, 10); len(runs) != 0 {
 		t.Fatalf("sweeps ran while locked: %d", len(runs))
 	}
 	unlock()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		runs, _ := c.Runs(context.Background(), 100)
-		if len(runs) > 0 && runs[len(runs)-1].Status == StatusSucceeded {
-			break
-		}
-		if time.Now().After(deadline) {
+	for succeeded := false; !succeeded; {
+		select {
+		case err := <-ticks:
+			succeeded = err == nil
+			if err != nil && !errors.Is(err, ErrRunning) {
+				t.Fatalf("scheduled sweep: %v", err)
+			}
+		case <-timeout:
 			t.Fatal("no scheduled sweep succeeded")
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
 	<-done

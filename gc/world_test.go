@@ -273,9 +273,22 @@ func (w *world) version(kind index.Kind, id uuid.UUID, v int64) bool {
 	return true
 }
 
+// collector returns a Collector on the world. Unless the test says
+// otherwise, the mass-delete guard is off (small worlds are mostly garbage)
+// and the delete bound is short (a resumed claim waits that long).
 func (w *world) collector(opt Options) *Collector {
 	opt.Now = w.now
-	return New(w.idx, w.store, opt)
+	return New(w.idx, w.store, testOptions(opt))
+}
+
+func testOptions(opt Options) Options {
+	if opt.MaxDeleteShare == 0 {
+		opt.MaxDeleteShare = 1
+	}
+	if opt.DeleteBound == 0 {
+		opt.DeleteBound = 2 * time.Second
+	}
+	return opt
 }
 
 func (w *world) sweep(c *Collector, req Request) Report {

@@ -38,6 +38,10 @@ type Options struct {
 	Logger *slog.Logger
 	// GC runs sweeps for POST /api/v1/gc and reports them; nil answers 503.
 	GC GC
+	// Backup writes the stream of POST /api/v1/backup; nil refuses it (400).
+	Backup Backup
+	// Stats serves GET /api/v1/stats and /collections/{uuid}/stats.
+	Stats Stats
 	// Extra routes served beside the API's (/metrics, /api/v1/openapi.json).
 	// A GET route also answers HEAD.
 	Extra []Route
@@ -142,6 +146,7 @@ func (a *api) routes() []route {
 		{"GET", "/api/v1/collections/:uuid/versions/:n", a.getCollection},
 		{"GET", "/api/v1/collections/:uuid/units", listByID(a.svc.CollectionUnits, unitsView, true)},
 		{"GET", "/api/v1/collections/:uuid/assets", listByID(a.svc.CollectionAssets, assetsView, true)},
+		{"GET", "/api/v1/collections/:uuid/stats", a.collectionStats},
 
 		{"POST", "/api/v1/units", a.createUnit},
 		{"GET", "/api/v1/units/:uuid", a.getUnit},
@@ -175,6 +180,9 @@ func (a *api) routes() []route {
 		{"POST", "/api/v1/gc", a.runGC},
 		{"GET", "/api/v1/gc/runs", a.gcRuns},
 		{"GET", "/api/v1/gc/runs/:id", a.gcRun},
+
+		{"POST", "/api/v1/backup", a.postBackup},
+		{"GET", "/api/v1/stats", a.stats},
 	}
 }
 

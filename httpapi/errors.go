@@ -15,6 +15,7 @@ import (
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/gc"
 	"github.com/blockstore/blockstore/index"
+	"github.com/blockstore/blockstore/internal/backup"
 	"github.com/blockstore/blockstore/refs"
 )
 
@@ -82,14 +83,15 @@ func errorOf(err error) apiError {
 		e.Hash = &missing.Hash
 		e.Message = "blob " + missing.Hash.String() + " is not stored: upload it (PUT /api/v1/blobs/{hash}) and retry"
 	case errors.Is(err, ErrBadRequest), errors.Is(err, index.ErrInvalid), errors.Is(err, refs.ErrInvalid),
-		errors.Is(err, cas.ErrInvalidHash), errors.Is(err, gc.ErrInvalid):
+		errors.Is(err, cas.ErrInvalidHash), errors.Is(err, gc.ErrInvalid), errors.Is(err, backup.ErrUnsupported):
 		e.Status, e.Code = http.StatusBadRequest, "bad_request"
 	case errors.Is(err, errNoRoute), errors.Is(err, index.ErrNotFound), errors.Is(err, cas.ErrNotFound),
 		errors.Is(err, gc.ErrNotFound):
 		e.Status, e.Code = http.StatusNotFound, "not_found"
 	case errors.Is(err, errMethodNotAllowed):
 		e.Status, e.Code = http.StatusMethodNotAllowed, "method_not_allowed"
-	case errors.Is(err, index.ErrConflict), errors.Is(err, refs.ErrKeyReused), errors.Is(err, gc.ErrRunning):
+	case errors.Is(err, index.ErrConflict), errors.Is(err, refs.ErrKeyReused), errors.Is(err, gc.ErrRunning),
+		errors.Is(err, backup.ErrBusy):
 		e.Status, e.Code = http.StatusConflict, "conflict"
 		if errors.As(err, &conflict) && conflict.Holder != uuid.Nil {
 			h := conflict.Holder.String()

@@ -99,8 +99,8 @@ func (f *fakeGC) Start(ctx context.Context, req gc.Request) (string, error) {
 	return "run-2", nil
 }
 
-func (f *fakeGC) Runs(ctx context.Context, limit int) ([]gc.Report, error) {
-	return []gc.Report{{ID: "run-2"}, {ID: "run-1"}}, nil
+func (f *fakeGC) Runs(ctx context.Context, limit int, cursor string) (gc.RunsPage, error) {
+	return gc.RunsPage{Items: []gc.Report{{ID: "run-2"}, {ID: "run-1"}}}, nil
 }
 
 func (f *fakeGC) Run(ctx context.Context, id string) (gc.Report, error) {

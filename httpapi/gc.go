@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -12,14 +13,16 @@ import (
 
 // GC is what the API needs of the garbage collector; *gc.Collector
 // satisfies it. Errors: gc.ErrRunning while a sweep runs anywhere (409),
-// gc.ErrNotFound for an unknown run (404), gc.ErrInvalid (400).
+// gc.ErrNotFound for an unknown run (404), gc.ErrInvalid (400: a bad
+// duration, limit or cursor).
 type GC interface {
 	// Sweep runs a sweep and returns its report when it ends.
 	Sweep(ctx context.Context, req gc.Request) (gc.Report, error)
 	// Start begins a sweep in the background and returns its id at once.
 	Start(ctx context.Context, req gc.Request) (string, error)
-	// Runs returns up to limit recent reports, newest first.
-	Runs(ctx context.Context, limit int) ([]gc.Report, error)
+	// Runs returns a page of up to limit recent reports, newest first,
+	// continuing after cursor.
+	Runs(ctx context.Context, limit int, cursor string) (gc.RunsPage, error)
 	// Run returns one report, with its progress while the sweep runs.
 	Run(ctx context.Context, id string) (gc.Report, error)
 }
@@ -35,11 +38,12 @@ func (a *api) runGC(w http.ResponseWriter, r *http.Request, _ httprouter.Params)
 		Retention *string `json:"retention"`
 		Grace     *string `json:"grace"`
 		Wait      *bool   `json:"wait"`
+		Force     bool    `json:"force"`
 	}
 	if _, err := decodeJSON(r, a.opt.MaxJSONBytes, true, &in); err != nil {
 		return err
 	}
-	req := gc.Request{DryRun: in.DryRun}
+	req := gc.Request{DryRun: in.DryRun, Force: in.Force}
 	var err error
 	if req.Retention, err = duration("retention", in.Retention); err != nil {
 		return err
@@ -56,7 +60,15 @@ func (a *api) runGC(w http.ResponseWriter, r *http.Request, _ httprouter.Params)
 			ID string `json:"id"`
 		}{id})
 	}
-	rep, err := a.opt.GC.Sweep(r.Context(), req)
+	// The sweep is detached from the request: a client or a load balancer
+	// that gives up waiting must not stop it halfway (it goes on and stores
+	// its report; GET /api/v1/gc/runs shows it). Closing the collector still
+	// stops it.
+	rep, err := a.opt.GC.Sweep(context.WithoutCancel(r.Context()), req)
+	if errors.Is(err, gc.ErrMassDelete) {
+		// The sweep ran and refused to delete: its report says why.
+		return writeJSON(w, r, http.StatusOK, rep)
+	}
 	if err != nil {
 		return err
 	}
@@ -82,15 +94,11 @@ func (a *api) gcRuns(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 	if err != nil {
 		return err
 	}
-	limit := opt.Limit
-	if limit == 0 {
-		limit = 100
-	}
-	runs, err := a.opt.GC.Runs(r.Context(), limit)
+	page, err := a.opt.GC.Runs(r.Context(), opt.Limit, opt.Cursor)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, r, http.StatusOK, listJSON[gc.Report]{Items: runs})
+	return writeJSON(w, r, http.StatusOK, listJSON[gc.Report]{Items: page.Items, NextCursor: page.NextCursor})
 }
 
 func (a *api) gcRun(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {

@@ -6,7 +6,10 @@
 // Two engines implement Store and pass one conformance suite (indextest):
 // pgindex on PostgreSQL (production) and pebbleindex on Pebble (the
 // embedded default). This file states the rules both keep; the API's rules
-// (../shared/API.md) that belong to the index are here too.
+// (../shared/API.md) that belong to the index are here too. rules.go,
+// names.go and links.go write the rules of a write once, as plain functions
+// over the model (NextVersion, Heads, NameMoves, ResolveLinks…): an engine
+// reads and locks what they need, calls them, and stores what they decide.
 //
 // # Glossary
 //

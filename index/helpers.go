@@ -10,8 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-
-	"github.com/blockstore/blockstore/cas"
 )
 
 // Cursors are opaque to clients: base64url of a one-byte tag and a fixed
@@ -74,78 +72,6 @@ func PageLimit(opt ListOptions) (int, error) {
 		return 0, fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalid, MaxLimit)
 	}
 	return opt.Limit, nil
-}
-
-// NormalizeLinks returns links without repeats of the same (target, version),
-// the first kept, in the order given. It never returns nil.
-func NormalizeLinks(links []Link) []Link {
-	out := make([]Link, 0, len(links))
-	type key struct {
-		t uuid.UUID
-		v int64
-	}
-	seen := make(map[key]bool, len(links))
-	for _, l := range links {
-		k := key{l.Target, l.Version}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		out = append(out, l)
-	}
-	return out
-}
-
-// LinkSetID names a normalized link set by its content, so that versions with
-// the same links share one stored set. The empty set has the ID of no bytes.
-func LinkSetID(links []Link) cas.Hash {
-	h := cas.NewHasher()
-	var b [1 + 16 + 8]byte
-	for _, l := range links {
-		b[0] = byte(l.Kind)
-		copy(b[1:], l.Target[:])
-		binary.BigEndian.PutUint64(b[17:], uint64(l.Version))
-		h.Write(b[:])
-	}
-	return h.Sum()
-}
-
-// SameLinks reports whether two link lists are equal, order included.
-func SameLinks(a, b []Link) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// Reaches reports whether any of from reaches to by following edges
-// (breadth first; each unit visited once). Backends use it for the cycle
-// check: committing links from X to units T closes a cycle when Reaches(T, X).
-func Reaches(from []uuid.UUID, to uuid.UUID, edges func(uuid.UUID) ([]uuid.UUID, error)) (bool, error) {
-	seen := make(map[uuid.UUID]bool, len(from))
-	queue := append([]uuid.UUID(nil), from...)
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		if n == to {
-			return true, nil
-		}
-		if seen[n] {
-			continue
-		}
-		seen[n] = true
-		next, err := edges(n)
-		if err != nil {
-			return false, err
-		}
-		queue = append(queue, next...)
-	}
-	return false, nil
 }
 
 // NewTicket returns a random, non-zero Ticket that fits in 63 bits (a

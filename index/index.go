@@ -291,20 +291,30 @@ type Store interface {
 	// ClaimBlobs moves to BlobDeleting each hash of hs that no stored version
 	// names and whose lease was last renewed before leaseCutoff (pending or
 	// live), or that has no row at all (bytes left in the blob store without
-	// a registry row: a row is inserted as deleting). It waits for commits
-	// that are naming the blob, and returns the rows it claimed.
-	ClaimBlobs(ctx context.Context, hs []cas.Hash, leaseCutoff time.Time) ([]Blob, error)
+	// a registry row: a row is inserted as deleting). The claim records sweep
+	// and the engine's wall-clock time (Blob.ClaimedBy, ClaimedAt). It waits
+	// for commits that are naming the blob, and returns the rows it claimed.
+	ClaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, leaseCutoff time.Time) ([]Blob, error)
+	// ReclaimBlobs hands to sweep the deleting rows of hs that another sweep
+	// claimed more than olderThan ago on the engine's wall clock (a fresh
+	// ClaimedAt, ClaimedBy sweep), and returns them. Rows claimed more
+	// recently, by sweep itself, or not deleting are left alone.
+	ReclaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, olderThan time.Duration) ([]Blob, error)
 	// DeletingBlobs streams the rows in BlobDeleting (a sweep that died left them).
 	DeletingBlobs(ctx context.Context, fn func(Blob) error) error
-	// ForgetBlobs deletes the rows of hs that are in BlobDeleting.
-	ForgetBlobs(ctx context.Context, hs []cas.Hash) error
+	// ForgetBlobs deletes the rows of hs that are in BlobDeleting under a
+	// claim of sweep; the others are left alone.
+	ForgetBlobs(ctx context.Context, sweep string, hs []cas.Hash) error
 
 	// TryLockGC takes the one-sweep-at-a-time lock (a PostgreSQL advisory lock
 	// across replicas; a process lock embedded) or returns ErrConflict. The
 	// returned function releases it.
 	TryLockGC(ctx context.Context) (unlock func(), err error)
-	PutGCRun(ctx context.Context, run GCRun) error          // insert or replace by ID
-	GCRuns(ctx context.Context, limit int) ([]GCRun, error) // newest first
+	PutGCRun(ctx context.Context, run GCRun) error // insert or replace by ID
+	// GCRuns returns up to limit runs, newest first (started_at, then id),
+	// beginning after the run whose ID is after ("": from the newest). An
+	// unknown after is ErrNotFound.
+	GCRuns(ctx context.Context, limit int, after string) ([]GCRun, error)
 	GCRun(ctx context.Context, id string) (GCRun, error)
 	// DeleteExpiredIdempotency removes records that expired before now.
 	DeleteExpiredIdempotency(ctx context.Context, now time.Time) (int, error)
@@ -327,4 +337,19 @@ func (o Options) Clock() func() time.Time {
 		return o.Now
 	}
 	return time.Now
+}
+
+// Identity is implemented by engines that record the store id binding the
+// index to its blob store (DESIGN.md, invariant 6). It is optional: callers
+// find it by type assertion, and an engine without it cannot be checked.
+type Identity interface {
+	// StoreID returns the recorded store id, "" when none is recorded.
+	StoreID(ctx context.Context) (string, error)
+	// BindStoreID records id when no id is recorded and returns the id
+	// recorded afterwards: id, or the one found (two processes binding at
+	// once agree on the first).
+	BindStoreID(ctx context.Context, id string) (string, error)
+	// ReplaceStoreID records id whatever was recorded before; "" removes
+	// the record. It is the operator's explicit rebinding.
+	ReplaceStoreID(ctx context.Context, id string) error
 }

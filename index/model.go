@@ -232,6 +232,11 @@ type Blob struct {
 	State     BlobState
 	CreatedAt time.Time // first registered
 	LeasedAt  time.Time // lease last renewed (registration, upload, HEAD, missing-query)
+	// ClaimedBy names the sweep that holds a deleting row and ClaimedAt is
+	// when it took it, on the engine's wall clock (the delete fence of
+	// package gc); empty and zero in the other states.
+	ClaimedBy string
+	ClaimedAt time.Time
 }
 
 // VersionKey names one stored version for GC.

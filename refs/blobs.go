@@ -10,6 +10,7 @@ import (
 
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/index"
+	"github.com/blockstore/blockstore/internal/backoff"
 )
 
 // BlobInfo returns the registry row of a live blob and renews its lease
@@ -133,8 +134,7 @@ func verify(r io.Reader, h cas.Hash) (int64, error) {
 // while a sweep is deleting the same blob.
 func (s *Service) beginBlob(ctx context.Context, h cas.Hash) (index.BlobState, index.Ticket, error) {
 	deadline := time.Now().Add(s.opt.BusyWait)
-	delay := 10 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		state, ticket, err := s.idx.BeginBlob(ctx, h)
 		if err == nil {
 			return state, ticket, nil
@@ -146,10 +146,9 @@ func (s *Service) beginBlob(ctx context.Context, h cas.Hash) (index.BlobState, i
 		if left <= 0 {
 			return 0, 0, fmt.Errorf("%w: blob %s is being deleted by a sweep: %w", ErrRetry, h, err)
 		}
-		if err := sleep(ctx, min(delay, left)); err != nil {
+		if err := backoff.Sleep(ctx, min(busyBackoff.Delay(attempt), left)); err != nil {
 			return 0, 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
 		}
-		delay = min(2*delay, 500*time.Millisecond)
 	}
 }
 

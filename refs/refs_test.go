@@ -73,14 +73,14 @@ func newFixture(tb testing.TB, opt Options) *fixture {
 func (f *fixture) sweep(tb testing.TB, h cas.Hash) {
 	tb.Helper()
 	ctx := context.Background()
-	claimed, err := f.idx.Store.ClaimBlobs(ctx, []cas.Hash{h}, time.Now().Add(time.Hour))
+	claimed, err := f.idx.Store.ClaimBlobs(ctx, "test-sweep", []cas.Hash{h}, time.Now().Add(time.Hour))
 	if err != nil || len(claimed) != 1 {
 		tb.Fatalf("claim %s: %v (%d claimed)", h, err, len(claimed))
 	}
 	if err := f.blobs.Delete(ctx, h); err != nil {
 		tb.Fatalf("delete %s: %v", h, err)
 	}
-	if err := f.idx.Store.ForgetBlobs(ctx, []cas.Hash{h}); err != nil {
+	if err := f.idx.Store.ForgetBlobs(ctx, "test-sweep", []cas.Hash{h}); err != nil {
 		tb.Fatalf("forget %s: %v", h, err)
 	}
 }
@@ -148,7 +148,7 @@ func TestBusyBlobWaitsForTheSweep(t *testing.T) {
 	if _, _, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.idx.Store.ClaimBlobs(ctx, []cas.Hash{h}, time.Now().Add(time.Hour)); err != nil {
+	if _, err := f.idx.Store.ClaimBlobs(ctx, "test-sweep", []cas.Hash{h}, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -163,7 +163,7 @@ func TestBusyBlobWaitsForTheSweep(t *testing.T) {
 	go func() {
 		time.Sleep(100 * time.Millisecond)
 		f.blobs.Delete(ctx, h)
-		f.idx.Store.ForgetBlobs(ctx, []cas.Hash{h})
+		f.idx.Store.ForgetBlobs(ctx, "test-sweep", []cas.Hash{h})
 	}()
 	_, created, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data))
 	if err != nil || !created {

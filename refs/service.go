@@ -9,6 +9,7 @@ import (
 
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/index"
+	"github.com/blockstore/blockstore/internal/backoff"
 )
 
 // Sentinel errors of the service. Errors of the index and the blob store
@@ -39,6 +40,10 @@ const (
 	// olxFetchers bounds the blob reads one Resolve runs at once.
 	olxFetchers = 16
 )
+
+// busyBackoff spaces the attempts of an upload that waits for a sweep
+// deleting the same blob (within Options.BusyWait).
+var busyBackoff = backoff.Policy{First: 10 * time.Millisecond, Max: 500 * time.Millisecond}
 
 // Options configure a Service. The zero value is usable.
 type Options struct {
@@ -113,15 +118,3 @@ func (s *Service) Ping(ctx context.Context) error {
 
 // CacheStats returns the counters of the small-blob cache.
 func (s *Service) CacheStats() CacheStats { return s.cache.stats() }
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

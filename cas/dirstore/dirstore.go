@@ -282,6 +282,12 @@ func (s *Store) syncDir(dir string) error {
 	if s.noSync {
 		return nil
 	}
+	return SyncDir(dir)
+}
+
+// SyncDir makes the entries of directory dir durable (an fsync of the
+// directory): what a file created or renamed in it needs to survive a crash.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ import (
 
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/client"
-	"github.com/blockstore/blockstore/client/clienttest"
+	"github.com/blockstore/blockstore/internal/testserver"
 )
 
 // Benchmarks of the importer over loopback, against the embedded server
@@ -219,7 +219,7 @@ func BenchmarkImportNew(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		srv := clienttest.Start(b, clienttest.Options{})
+		srv := testserver.Start(b)
 		c := srv.Client(b, client.Options{})
 		b.StartTimer()
 		sum, err := Import(context.Background(), c, dir, ImportOptions{NewCollection: &client.NewCollection{Name: "bench"}, Jobs: benchJobs()})
@@ -241,7 +241,7 @@ func BenchmarkImportNew(b *testing.B) {
 func BenchmarkReimport(b *testing.B) {
 	s := reimportSpec()
 	dir := benchTree(b, "re", s)
-	srv := clienttest.Start(b, clienttest.Options{})
+	srv := testserver.Start(b)
 	c := srv.Client(b, client.Options{})
 	opt := ImportOptions{NewCollection: &client.NewCollection{Name: "bench"}, Jobs: benchJobs()}
 	if _, err := Import(context.Background(), c, dir, opt); err != nil {

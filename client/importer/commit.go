@@ -159,8 +159,10 @@ func (s *sched) target(name string) (uuid.UUID, client.Kind, *node) {
 	return d.id, d.kind, d
 }
 
-// commit creates or versions n's entity.
-func (im *importer) commit(ctx context.Context, n *node) {
+// commit creates or versions n's entity. Its error is one that stops the
+// run (n leaves the scheduler, unreported); the failure of n alone fails n
+// and what depends on it.
+func (im *importer) commit(ctx context.Context, n *node) error {
 	var id uuid.UUID
 	var err error
 	if n.isUnit {
@@ -168,14 +170,16 @@ func (im *importer) commit(ctx context.Context, n *node) {
 	} else {
 		id, err = im.commitAsset(ctx, n)
 	}
-	if err != nil {
-		if isFatal(err) {
-			im.stop(err)
-		}
+	switch {
+	case err == nil:
+		im.sched.committed(n, id)
+	case isFatal(err):
+		im.sched.fail(n, err, false)
+		return err
+	default:
 		im.failed(n, err)
-		return
 	}
-	im.sched.committed(n, id)
+	return nil
 }
 
 // linksOf lists n's links: its references in order, then the /static/

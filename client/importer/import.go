@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/client"
@@ -112,9 +113,9 @@ type importer struct {
 	units  map[string]client.Unit
 	assets map[string]client.Asset
 
-	cancel   context.CancelFunc
-	fatalMu  sync.Mutex
-	fatalErr error
+	// runCtx is the context of the run's goroutines (errgroup): it ends
+	// with the first error that stops the whole run, its cause.
+	runCtx context.Context
 
 	sched sched
 
@@ -125,8 +126,8 @@ type importer struct {
 }
 
 // Import imports the files under dir into a collection of the server c
-// talks to, as issue 7 and the package documentation describe, and returns
-// what it did. The error is nil when every file was imported; it wraps
+// talks to, as the package documentation describes, and returns what it
+// did. The error is nil when every file was imported; it wraps
 // ErrIncomplete when some were not (the summary says which) and is the
 // cause when the import stopped (the server failed, ctx ended): a rerun
 // finishes the job without uploading again what is stored.
@@ -189,16 +190,7 @@ func Import(ctx context.Context, c *client.Client, dir string, opt ImportOptions
 		im.prog.logf("import: skipped %s", s)
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	im.cancel = cancel
-	// The caller's cancellation stops the run like a failing server does.
-	stopWatch := context.AfterFunc(ctx, func() { im.stop(context.Cause(ctx)) })
-	im.run(runCtx)
-	stopWatch()
-	if ctx.Err() != nil {
-		im.stop(context.Cause(ctx))
-	}
-	cancel()
+	runErr := im.run(ctx)
 	im.prog.finish()
 
 	for _, n := range im.nodes {
@@ -207,7 +199,7 @@ func Import(ctx context.Context, c *client.Client, dir string, opt ImportOptions
 		} else {
 			sum.Assets++
 		}
-		if !n.done && im.fatal() == nil {
+		if !n.done && runErr == nil {
 			// Nothing stopped the run, yet the node never became ready: it
 			// waits on itself through its references.
 			im.failed(n, fmt.Errorf("%w: %s: its references form a cycle", ErrBadInput, n.f.name))
@@ -233,8 +225,8 @@ func Import(ctx context.Context, c *client.Client, dir string, opt ImportOptions
 	if sum.Seconds > 0 {
 		sum.BytesPerSecond = float64(size) / sum.Seconds
 	}
-	if err := im.fatal(); err != nil {
-		return sum, fmt.Errorf("importer: import %s stopped (run it again to finish): %w", dir, err)
+	if runErr != nil {
+		return sum, fmt.Errorf("importer: import %s stopped (run it again to finish): %w", dir, runErr)
 	}
 	if sum.Failed > 0 {
 		return sum, fmt.Errorf("%w: %d of %d files were not imported (first: %s)", ErrIncomplete, sum.Failed, files+int64(len(t.errs)), firstOr(sum.Errors))
@@ -307,21 +299,13 @@ func (im *importer) loadExisting(ctx context.Context) error {
 	return nil
 }
 
-// fatal returns the error that stopped the run, if any.
-func (im *importer) fatal() error {
-	im.fatalMu.Lock()
-	defer im.fatalMu.Unlock()
-	return im.fatalErr
-}
-
-// stop records err as the reason the run stops and cancels it.
-func (im *importer) stop(err error) {
-	im.fatalMu.Lock()
-	if im.fatalErr == nil {
-		im.fatalErr = err
+// stopped returns why the run is stopping (the first fatal error, or the
+// caller's cancellation); nil while it runs.
+func (im *importer) stopped() error {
+	if im.runCtx.Err() == nil {
+		return nil
 	}
-	im.fatalMu.Unlock()
-	im.cancel()
+	return context.Cause(im.runCtx)
 }
 
 // isFatal reports whether err stops the whole run rather than one file:
@@ -358,87 +342,112 @@ func (im *importer) warn(msg string) {
 // When the run stops, files are not reported one by one: the cause is the
 // import's error.
 func (im *importer) failed(n *node, err error) {
-	if err == nil {
-		err = im.fatal()
-	}
-	if err == nil {
-		err = context.Canceled
-	}
 	stopping := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		(im.fatal() != nil && isFatal(err))
+		(im.stopped() != nil && isFatal(err))
 	im.sched.fail(n, err, !stopping)
 }
 
-// run drives the pipeline: hash → ask missing → upload → commit.
-func (im *importer) run(ctx context.Context) {
+// run drives the pipeline: hash → ask missing → upload → commit. A stage
+// that meets an error that stops the whole run (isFatal) returns it: the
+// group's context ends, every other stage stops, and run returns that error
+// (or the caller's cancellation). Files still under way are then left
+// neither imported nor reported; a rerun finishes them.
+func (im *importer) run(ctx context.Context) error {
 	for _, f := range im.tree.ordered() {
 		n := &node{f: f, isUnit: f.unit}
 		im.nodes = append(im.nodes, n)
 		im.byName[f.name] = n
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	im.runCtx = gctx
 	jobs := im.opt.Jobs
 	toHash := make(chan *node)
 	hashed := make(chan *node, 4*jobs)
 	uploads := make(chan *blobState, 4*jobs)
 
-	var feed, hashers, batcher, uploaders, committers sync.WaitGroup
-	feed.Go(func() {
+	// hashers ends when every hasher has; upstream when the batcher and
+	// every uploader have: then no node becomes hashed or stored any more.
+	var hashers, upstream sync.WaitGroup
+	g.Go(func() error {
 		defer close(toHash)
 		for _, n := range im.nodes {
 			select {
 			case toHash <- n:
-			case <-ctx.Done():
-				return
+			case <-gctx.Done():
+				return nil
 			}
 		}
+		return nil
 	})
 	for range jobs {
-		hashers.Go(func() {
+		hashers.Add(1)
+		g.Go(func() error {
+			defer hashers.Done()
 			buf := make([]byte, hashBufferSize)
 			for n := range toHash {
-				if err := im.hash(ctx, n, buf); err != nil {
+				if err := im.hash(gctx, n, buf); err != nil {
 					if isFatal(err) {
-						im.stop(err)
+						return err
 					}
 					im.failed(n, err)
 					continue
 				}
 				select {
 				case hashed <- n:
-				case <-ctx.Done():
-					im.failed(n, ctx.Err())
+				case <-gctx.Done():
+					im.failed(n, gctx.Err())
 				}
 			}
+			return nil
 		})
 	}
-	go func() { hashers.Wait(); close(hashed) }()
-	batcher.Go(func() {
+	g.Go(func() error {
+		hashers.Wait()
+		close(hashed)
+		return nil
+	})
+	upstream.Add(1 + jobs)
+	g.Go(func() error {
+		defer upstream.Done()
 		defer close(uploads)
-		im.batch(ctx, hashed, uploads)
+		return im.batch(gctx, hashed, uploads)
 	})
 	for range jobs {
-		uploaders.Go(func() {
+		g.Go(func() error {
+			defer upstream.Done()
 			for bs := range uploads {
-				im.upload(ctx, bs)
+				if err := im.upload(gctx, bs); err != nil {
+					return err
+				}
 			}
+			return nil
 		})
 	}
+	g.Go(func() error {
+		upstream.Wait()
+		im.sched.upstreamDone()
+		return nil
+	})
 	for range max(4, 2*jobs) {
-		committers.Go(func() {
+		g.Go(func() error {
 			for {
 				n := im.sched.pop()
 				if n == nil {
-					return
+					return nil
 				}
-				im.commit(ctx, n)
+				if err := im.commit(gctx, n); err != nil {
+					return err
+				}
 			}
 		})
 	}
-	feed.Wait()
-	batcher.Wait()
-	uploaders.Wait()
-	im.sched.upstreamDone()
-	committers.Wait()
+	err := g.Wait()
+	if cause := context.Cause(ctx); cause != nil {
+		// The caller's cancellation stops the run like a failing server
+		// does, and is its reason.
+		err = cause
+	}
+	return err
 }
 
 // readWhole reads a file of at most limit bytes.
@@ -529,16 +538,16 @@ func (im *importer) hash(ctx context.Context, n *node, buf []byte) error {
 
 // batch asks the server which hashes it lacks, in batches, and sends the
 // missing blobs to the uploaders; a hash met before in the run is not
-// asked again.
-func (im *importer) batch(ctx context.Context, hashed <-chan *node, uploads chan<- *blobState) {
+// asked again. Its error (the server cannot say) stops the run.
+func (im *importer) batch(ctx context.Context, hashed <-chan *node, uploads chan<- *blobState) error {
 	seen := map[cas.Hash]*blobState{}
 	var pending []*blobState
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	flush := func() bool {
+	flush := func() error {
 		timer.Stop()
 		if len(pending) == 0 {
-			return true
+			return nil
 		}
 		batch := pending
 		pending = nil
@@ -548,12 +557,7 @@ func (im *importer) batch(ctx context.Context, hashed <-chan *node, uploads chan
 		}
 		missing, err := im.c.MissingBlobs(ctx, hs)
 		if err != nil {
-			err = fmt.Errorf("ask which blobs are missing: %w", err)
-			im.stop(err)
-			for _, bs := range batch {
-				im.resolve(bs, err)
-			}
-			return false
+			return fmt.Errorf("ask which blobs are missing: %w", err)
 		}
 		lack := make(map[cas.Hash]bool, len(missing))
 		for _, h := range missing {
@@ -574,14 +578,13 @@ func (im *importer) batch(ctx context.Context, hashed <-chan *node, uploads chan
 				}
 			}
 		}
-		return true
+		return nil
 	}
 	for {
 		select {
 		case n, ok := <-hashed:
 			if !ok {
-				flush()
-				return
+				return flush()
 			}
 			bs := seen[n.hash]
 			if bs == nil {
@@ -594,29 +597,21 @@ func (im *importer) batch(ctx context.Context, hashed <-chan *node, uploads chan
 			}
 			n.blob = bs
 			im.await(bs, n)
-			if len(pending) >= im.opt.MissingBatch && !flush() {
-				im.drain(hashed)
-				return
+			if len(pending) >= im.opt.MissingBatch {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		case <-timer.C:
-			if !flush() {
-				im.drain(hashed)
-				return
+			if err := flush(); err != nil {
+				return err
 			}
 		case <-ctx.Done():
 			for _, bs := range pending {
 				im.resolve(bs, ctx.Err())
 			}
-			im.drain(hashed)
-			return
+			return nil
 		}
-	}
-}
-
-// drain fails whatever the hashers still hand on after the run stopped.
-func (im *importer) drain(hashed <-chan *node) {
-	for n := range hashed {
-		im.failed(n, im.fatal())
 	}
 }
 
@@ -684,8 +679,10 @@ func (im *importer) fileBody(n *node, sent *[]*countingReader) client.Body {
 	})
 }
 
-// upload stores one missing blob from the first file that holds it.
-func (im *importer) upload(ctx context.Context, bs *blobState) {
+// upload stores one missing blob from the first file that holds it. Its
+// error is one that stops the run; the failure of one blob fails the files
+// that hold it.
+func (im *importer) upload(ctx context.Context, bs *blobState) error {
 	var sent []*countingReader
 	_, err := im.c.PutBlob(ctx, bs.hash, im.fileBody(bs.src, &sent))
 	// Progress counted every attempt's bytes: keep exactly the blob's size
@@ -702,13 +699,14 @@ func (im *importer) upload(ctx context.Context, bs *blobState) {
 			err = fmt.Errorf("%s: upload: %w", bs.src.f.name, err)
 		}
 		if isFatal(err) {
-			im.stop(err)
+			return err
 		}
 		im.resolve(bs, err)
-		return
+		return nil
 	}
 	im.countUploaded(bs)
 	im.resolve(bs, nil)
+	return nil
 }
 
 // countUploaded counts bs's bytes as uploaded, once.

@@ -23,14 +23,14 @@ import (
 
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/client"
-	"github.com/blockstore/blockstore/client/clienttest"
+	"github.com/blockstore/blockstore/internal/testserver"
 )
 
 const courseDir = "testdata/olx-course"
 
 // world is a server, a client of it and a log of the requests it saw.
 type world struct {
-	srv *clienttest.Server
+	srv *testserver.Server
 	c   *client.Client
 
 	mu   sync.Mutex
@@ -41,7 +41,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{srv: clienttest.Start(t, clienttest.Options{})}
+	w := &world{srv: testserver.Start(t)}
 	w.c = w.srv.Client(t, client.Options{Retries: 2})
 	w.srv.SetHook(func(rw http.ResponseWriter, r *http.Request) bool {
 		w.mu.Lock()

@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/blockstore/blockstore/internal/app"
+	"github.com/blockstore/blockstore/internal/backup"
 )
 
 // maxErrorBody bounds how much of a refusal the backup command reads.
@@ -21,8 +22,8 @@ const maxErrorBody = 64 << 10
 
 // runBackup writes a backup of an embedded deployment into DIR: through a
 // running server (--server, POST /api/v1/backup), or on the stores directly
-// when no server holds the data directory. The format is documented at
-// app.BackupFormat.
+// when no server holds the data directory. The format is documented in
+// package backup.
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("backup", "backup DIR [--server URL [--token TOKEN] | --data DATA] [--json]\n\n"+
 		"Writes a consistent backup of an embedded deployment into DIR (absent or empty): a checkpoint\n"+
@@ -42,12 +43,12 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usageError{err}
 		}
 	}
-	bd, err := app.CreateBackupDir(dirArg)
+	bd, err := backup.CreateDir(dirArg)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	var m app.BackupManifest
+	var m backup.Manifest
 	if *cf.server != "" {
 		m, err = backupThroughServer(ctx, *cf.server, *cf.token, bd)
 	} else {
@@ -69,12 +70,12 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // backupThroughServer asks the server for the backup stream and writes it
 // into bd.
-func backupThroughServer(ctx context.Context, server, token string, bd *app.BackupDir) (app.BackupManifest, error) {
+func backupThroughServer(ctx context.Context, server, token string, bd *backup.Dir) (backup.Manifest, error) {
 	url := strings.TrimSuffix(server, "/") + "/api/v1/backup"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		bd.Discard()
-		return app.BackupManifest{}, usageError{fmt.Errorf("--server: %w", err)}
+		return backup.Manifest{}, usageError{fmt.Errorf("--server: %w", err)}
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -83,12 +84,12 @@ func backupThroughServer(ctx context.Context, server, token string, bd *app.Back
 	resp, err := (&http.Client{}).Do(req)
 	if err != nil {
 		bd.Discard()
-		return app.BackupManifest{}, fmt.Errorf("backup: %w", err)
+		return backup.Manifest{}, fmt.Errorf("backup: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		bd.Discard()
-		return app.BackupManifest{}, fmt.Errorf("backup: the server refused: %s", refusal(resp))
+		return backup.Manifest{}, fmt.Errorf("backup: the server refused: %s", refusal(resp))
 	}
 	return bd.Receive(ctx, resp.Body)
 }
@@ -110,17 +111,17 @@ func refusal(resp *http.Response) string {
 
 // backupStores opens the stores of cfg (refused while a server holds the
 // data directory) and writes their backup into bd.
-func backupStores(ctx context.Context, cfg app.Config, bd *app.BackupDir) (app.BackupManifest, error) {
+func backupStores(ctx context.Context, cfg app.Config, bd *backup.Dir) (backup.Manifest, error) {
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
 		bd.Discard()
-		return app.BackupManifest{}, err
+		return backup.Manifest{}, err
 	}
 	defer a.Close()
 	pr, pw := io.Pipe()
 	sent := make(chan error, 1)
 	go func() {
-		_, err := a.Backup(ctx, pw)
+		_, err := a.Backup.Write(ctx, pw)
 		pw.CloseWithError(err)
 		sent <- err
 	}()
@@ -130,7 +131,7 @@ func backupStores(ctx context.Context, cfg app.Config, bd *app.BackupDir) (app.B
 	if err != nil && serr != nil && !errors.Is(serr, errReceiverGone) {
 		// The sender failed first: its reason, rather than that the stream
 		// broke off.
-		return app.BackupManifest{}, serr
+		return backup.Manifest{}, serr
 	}
 	return m, err
 }
@@ -160,7 +161,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError{fmt.Errorf("a backup holds an embedded index: drop --database-url (restore PostgreSQL with pg_restore; see the README)")}
 	}
 	start := time.Now()
-	rep, err := app.Restore(ctx, dirArg, cfg, app.RestoreOptions{Jobs: *jobs})
+	rep, err := app.Restore(ctx, dirArg, cfg, *jobs)
 	if err != nil {
 		return err
 	}

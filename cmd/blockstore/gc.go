@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -16,17 +17,18 @@ import (
 )
 
 func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("gc", "gc [--dry-run] [--retention 720h] [--grace 24h] [--json] [--server URL | store flags]")
+	fs := newFlagSet("gc", "gc [--dry-run] [--retention 720h] [--grace 24h] [--gc-allow-mass-delete] [--json] [--server URL | store flags]")
 	sf := addStoreFlags(fs)
 	cf := addClientFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "report what the sweep would remove and change nothing")
 	retention := fs.String("retention", "", "override --gc-retention for this sweep (e.g. 720h)")
 	grace := fs.String("grace", "", "override --gc-grace for this sweep (e.g. 24h, 0s)")
+	force := fs.Bool("gc-allow-mass-delete", false, "let this sweep delete more than --gc-max-delete-share of the stored blobs or bytes")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	req := gc.Request{DryRun: *dryRun}
+	req := gc.Request{DryRun: *dryRun, Force: *force}
 	for _, d := range []struct {
 		flag string
 		s    *string
@@ -48,12 +50,14 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		creq := client.GCRequest{DryRun: req.DryRun}
+		// A flag that was given is sent, zero included: the server's
+		// defaults apply only to what the operator left out.
+		creq := client.GCRequest{DryRun: req.DryRun, Force: req.Force}
 		if req.Retention != nil {
-			creq.Retention = *req.Retention
+			creq.Retention, creq.RetentionSet = *req.Retention, true
 		}
 		if req.Grace != nil {
-			creq.Grace = *req.Grace
+			creq.Grace, creq.GraceSet = *req.Grace, true
 		}
 		r, err := c.GC(ctx, creq)
 		if err != nil {
@@ -64,21 +68,34 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		a, err := app.Open(ctx, sf.config())
+		cfg := sf.config()
+		var err error
+		if cfg.GCMaxDeleteShare, err = sf.gcMaxDeleteShare(); err != nil {
+			return err
+		}
+		a, err := app.Open(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer a.Close()
-		if rep, err = a.GC.Sweep(ctx, req); err != nil {
+		rep, err = a.GC.Sweep(ctx, req)
+		if err != nil && !errors.Is(err, gc.ErrMassDelete) {
 			return err
 		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := writeReport(stdout, rep); err != nil {
+		return err
 	}
-	return writeReport(stdout, rep)
+	if rep.Status == gc.StatusFailed {
+		return fmt.Errorf("gc run %s failed: %s", rep.ID, rep.Error)
+	}
+	return nil
 }
 
 // writeReport prints a sweep report as a table.
@@ -89,6 +106,7 @@ func writeReport(w io.Writer, r gc.Report) error {
 		mode = "dry run (nothing changed)"
 	}
 	fmt.Fprintf(tw, "gc run\t%s\t%s\n", r.ID, mode)
+	fmt.Fprintf(tw, "status\t%s\t\n", r.Status)
 	fmt.Fprintf(tw, "versions deleted\t%d\t\n", r.VersionsDeleted)
 	fmt.Fprintf(tw, "assets deleted\t%d\t\n", r.AssetsDeleted)
 	fmt.Fprintf(tw, "blobs deleted\t%d\t%s freed\n", r.BlobsDeleted, humanize.IBytes(uint64(max(r.BytesFreed, 0))))

@@ -6,6 +6,7 @@
 //	blockstore migrate    apply the PostgreSQL schema migrations and exit
 //	blockstore gc         run a garbage collection sweep
 //	blockstore verify     re-hash blobs and check that every referenced blob exists
+//	blockstore identity   show or force the binding of an index and its blob store
 //	blockstore backup     back up an embedded deployment into a directory, also while it serves
 //	blockstore restore    bring a backup back into an empty data directory
 //	blockstore import     import a directory (an OLX export or plain files)
@@ -47,6 +48,7 @@ func commands() []command {
 		{"migrate", "apply the PostgreSQL schema migrations and exit", runMigrate},
 		{"gc", "run a garbage collection sweep (on the stores, or through --server)", runGC},
 		{"verify", "re-hash stored blobs and check that every referenced blob exists", runVerify},
+		{"identity", "show the store ids of an index and its blob store, or bind them with --force", runIdentity},
 		{"backup", "write a consistent backup of an embedded deployment into a directory (on the stores, or through --server)", runBackup},
 		{"restore", "bring a backup back into an empty data directory", runRestore},
 		{"import", "import a directory into a collection through a server", runImport},

@@ -53,6 +53,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := sf.config()
+	if cfg.GCMaxDeleteShare, err = sf.gcMaxDeleteShare(); err != nil {
+		return err
+	}
 	cfg.MaxUploadBytes = *maxUpload
 	cfg.CacheBytes = *cacheBytes
 	cfg.Logger = log

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/blockstore/blockstore/cas/s3store"
@@ -14,8 +16,10 @@ type storeFlags struct {
 	s3Endpoint, s3Bucket, s3Prefix, s3Region *string
 	s3AccessKey, s3SecretKey                 *string
 	s3Insecure, s3CreateBucket               *bool
+	allowEmbeddedIndexWithS3                 *bool
 	s3Timeout                                *time.Duration
 	retention, grace                         *time.Duration
+	maxDeleteShare                           *string
 }
 
 func addStoreFlags(fs *flagSet) *storeFlags {
@@ -30,10 +34,22 @@ func addStoreFlags(fs *flagSet) *storeFlags {
 		s3SecretKey:    fs.Secret("s3-secret-key", "S3 secret key"),
 		s3Insecure:     fs.Bool("s3-insecure", false, "talk plain http to the S3 endpoint"),
 		s3CreateBucket: fs.Bool("s3-create-bucket", true, "create the bucket when it does not exist"),
+		allowEmbeddedIndexWithS3: fs.Bool("allow-embedded-index-with-s3", false,
+			"accept the embedded Pebble index (no --database-url) over an S3 bucket; refused otherwise, as a forgotten --database-url"),
 		s3Timeout:      fs.Duration("s3-timeout", 30*time.Second, "longest wait on the bucket before a request fails with 503 (a stat, a small PUT, each read, each part handed to an upload)"),
 		retention:      fs.Duration("gc-retention", 720*time.Hour, "how long superseded versions are kept when their entity opts in to garbage collection"),
 		grace:          fs.Duration("gc-grace", 24*time.Hour, "blob leases, young stray bytes and recently unlinked assets are kept this long"),
+		maxDeleteShare: fs.String("gc-max-delete-share", "0.5", "a sweep whose plan deletes more than this share (0 to 1) of the stored blobs or bytes stops before deleting any, unless forced"),
 	}
+}
+
+// gcMaxDeleteShare parses --gc-max-delete-share.
+func (f *storeFlags) gcMaxDeleteShare() (float64, error) {
+	v, err := strconv.ParseFloat(*f.maxDeleteShare, 64)
+	if err != nil || v <= 0 || v > 1 {
+		return 0, usageError{fmt.Errorf("--gc-max-delete-share %q is not a share above 0 and at most 1", *f.maxDeleteShare)}
+	}
+	return v, nil
 }
 
 func (f *storeFlags) config() app.Config {
@@ -45,8 +61,9 @@ func (f *storeFlags) config() app.Config {
 			AccessKey: *f.s3AccessKey, SecretKey: *f.s3SecretKey, Insecure: *f.s3Insecure,
 			CreateBucket: *f.s3CreateBucket, Timeout: *f.s3Timeout,
 		},
-		GCRetention: orTiny(*f.retention),
-		GCGrace:     orTiny(*f.grace),
+		AllowEmbeddedIndexWithS3: *f.allowEmbeddedIndexWithS3,
+		GCRetention:              orTiny(*f.retention),
+		GCGrace:                  orTiny(*f.grace),
 	}
 }
 

@@ -35,10 +35,10 @@ func testStaleTicket(e *env) {
 		e.t.Fatalf("BeginBlob of a pending hash gave ticket %d, %v; want the registration's %d", again, err, first)
 	}
 	e.clock.Advance(2 * time1h)
-	if claimed, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{h}, e.clock.Now()); err != nil || len(claimed) != 1 {
+	if claimed, err := e.s.ClaimBlobs(e.ctx, testSweep, []cas.Hash{h}, e.clock.Now()); err != nil || len(claimed) != 1 {
 		e.t.Fatalf("ClaimBlobs = %d rows, %v", len(claimed), err)
 	}
-	e.wantOK("ForgetBlobs", e.s.ForgetBlobs(e.ctx, []cas.Hash{h}))
+	e.wantOK("ForgetBlobs", e.s.ForgetBlobs(e.ctx, testSweep, []cas.Hash{h}))
 	st, second, err := e.s.BeginBlob(e.ctx, h)
 	if err != nil || st != index.BlobPending || second == first || second == 0 {
 		e.t.Fatalf("BeginBlob after ForgetBlobs = %v, ticket %d (first %d), %v", st, second, first, err)
@@ -137,7 +137,7 @@ func testBlobRenew(e *env) {
 	absent := e.unregistered()
 	deleting := e.blob()
 	e.clock.Advance(2 * time1h)
-	claimed, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{deleting}, e.clock.Peek())
+	claimed, err := e.s.ClaimBlobs(e.ctx, testSweep, []cas.Hash{deleting}, e.clock.Peek())
 	e.wantOK("ClaimBlobs", err)
 	if len(claimed) != 1 {
 		e.t.Fatalf("ClaimBlobs of an unreferenced blob with an old lease = %d rows", len(claimed))
@@ -179,7 +179,7 @@ func testBlobCommitNeedsLive(e *env) {
 	pend := e.pending()
 	deleting := e.blob()
 	e.clock.Advance(2 * time1h)
-	if _, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{deleting}, e.clock.Peek()); err != nil {
+	if _, err := e.s.ClaimBlobs(e.ctx, testSweep, []cas.Hash{deleting}, e.clock.Peek()); err != nil {
 		e.t.Fatalf("ClaimBlobs: %v", err)
 	}
 	for _, h := range []cas.Hash{missing, pend, deleting} {
@@ -287,7 +287,7 @@ func testClaimBlobs(e *env) {
 	noRow := e.unregistered()
 	all := []cas.Hash{refLatest, refOld, refDraft, refDraftOnly, refAsset, refAssetOld, oldLive, oldPending, freshLive, freshPending, noRow}
 
-	claimed, err := e.s.ClaimBlobs(e.ctx, all, cutoff)
+	claimed, err := e.s.ClaimBlobs(e.ctx, testSweep, all, cutoff)
 	e.wantOK("ClaimBlobs", err)
 	want := []cas.Hash{oldLive, oldPending, noRow}
 	got := make([]cas.Hash, 0, len(claimed))
@@ -324,14 +324,14 @@ func testClaimBlobs(e *env) {
 
 	// A referenced blob is never claimed, however old its lease.
 	e.clock.Advance(1000 * time1d)
-	claimed, err = e.s.ClaimBlobs(e.ctx, []cas.Hash{refLatest, refOld, refDraft, refDraftOnly, refAsset, refAssetOld}, e.clock.Now())
+	claimed, err = e.s.ClaimBlobs(e.ctx, testSweep, []cas.Hash{refLatest, refOld, refDraft, refDraftOnly, refAsset, refAssetOld}, e.clock.Now())
 	e.wantOK("ClaimBlobs", err)
 	if len(claimed) != 0 {
 		e.t.Fatalf("ClaimBlobs claimed %d referenced blobs", len(claimed))
 	}
 	// Once nothing references it (the entity deleted), it may be claimed.
 	e.wantOK("DeleteEntity", e.deleteEntity(a.ID))
-	claimed, err = e.s.ClaimBlobs(e.ctx, []cas.Hash{refAsset, refAssetOld, refLatest}, e.clock.Now())
+	claimed, err = e.s.ClaimBlobs(e.ctx, testSweep, []cas.Hash{refAsset, refAssetOld, refLatest}, e.clock.Now())
 	e.wantOK("ClaimBlobs", err)
 	got = got[:0]
 	for _, b := range claimed {
@@ -343,7 +343,7 @@ func testClaimBlobs(e *env) {
 	if !slices.Equal(got, want) {
 		e.t.Fatalf("ClaimBlobs after delete claimed %v, want the deleted asset's %v", shorts(got), shorts(want))
 	}
-	claimed, err = e.s.ClaimBlobs(e.ctx, nil, e.clock.Now())
+	claimed, err = e.s.ClaimBlobs(e.ctx, testSweep, nil, e.clock.Now())
 	if err != nil || len(claimed) != 0 {
 		e.t.Fatalf("ClaimBlobs(nil) = %v, %v", claimed, err)
 	}
@@ -354,7 +354,7 @@ func testClaimedNotReferenced(e *env) {
 	u := e.unit(c.ID, "u")
 	h := e.blob()
 	e.clock.Advance(2 * time1h)
-	claimed, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{h}, e.clock.Now())
+	claimed, err := e.s.ClaimBlobs(e.ctx, testSweep, []cas.Hash{h}, e.clock.Now())
 	if err != nil || len(claimed) != 1 {
 		e.t.Fatalf("ClaimBlobs = %d rows, %v", len(claimed), err)
 	}
@@ -372,7 +372,7 @@ func testClaimedNotReferenced(e *env) {
 	// Claiming does not renew: a pending blob whose upload then finishes late is lost too.
 	p := e.pending()
 	e.clock.Advance(2 * time1h)
-	if _, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{p}, e.clock.Now()); err != nil {
+	if _, err := e.s.ClaimBlobs(e.ctx, testSweep, []cas.Hash{p}, e.clock.Now()); err != nil {
 		e.t.Fatalf("ClaimBlobs: %v", err)
 	}
 	e.wantBlobMissing("FinishBlob of a claimed pending blob", e.finish(p, 5), p)
@@ -387,7 +387,7 @@ func testDeletingAndForget(e *env) {
 	e.clock.Advance(2 * time1h)
 	cutoff := e.clock.Now()
 	fresh := e.blob()
-	claimed, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{a, b, none, pend, fresh}, cutoff)
+	claimed, err := e.s.ClaimBlobs(e.ctx, testSweep, []cas.Hash{a, b, none, pend, fresh}, cutoff)
 	e.wantOK("ClaimBlobs", err)
 	if len(claimed) != 4 {
 		e.t.Fatalf("ClaimBlobs claimed %d, want 4", len(claimed))
@@ -407,7 +407,7 @@ func testDeletingAndForget(e *env) {
 		e.t.Fatalf("DeletingBlobs = %v, want %v", shorts(deleting), shorts(want))
 	}
 	// ForgetBlobs removes deleting rows only.
-	e.wantOK("ForgetBlobs", e.s.ForgetBlobs(e.ctx, []cas.Hash{a, none, keep, fresh, e.unregistered()}))
+	e.wantOK("ForgetBlobs", e.s.ForgetBlobs(e.ctx, testSweep, []cas.Hash{a, none, keep, fresh, e.unregistered()}))
 	for _, h := range []cas.Hash{a, none} {
 		_, err := e.s.Blob(e.ctx, h)
 		e.wantErr("Blob after ForgetBlobs", err, index.ErrNotFound)
@@ -436,7 +436,7 @@ func testDeletingAndForget(e *env) {
 	e.wantOK("FinishBlob", e.finish(a, 3))
 	c := e.collection("c")
 	e.createUnit(index.NewUnit{Collection: c.ID, Hash: a})
-	e.wantOK("ForgetBlobs(nil)", e.s.ForgetBlobs(e.ctx, nil))
+	e.wantOK("ForgetBlobs(nil)", e.s.ForgetBlobs(e.ctx, testSweep, nil))
 }
 
 func testBlobsStream(e *env) {
@@ -448,7 +448,7 @@ func testBlobsStream(e *env) {
 	d := e.blob()
 	want = append(want, d)
 	e.clock.Advance(2 * time1h)
-	if _, err := e.s.ClaimBlobs(e.ctx, []cas.Hash{d}, e.clock.Now()); err != nil {
+	if _, err := e.s.ClaimBlobs(e.ctx, testSweep, []cas.Hash{d}, e.clock.Now()); err != nil {
 		e.t.Fatalf("ClaimBlobs: %v", err)
 	}
 	sortHashes(want)

@@ -220,7 +220,7 @@ func testConcurrentCommitsAndClaims(e *env) {
 		batch := hs[round*writers : (round+1)*writers]
 		e.parallel(writers+1, func(w int) {
 			if w == writers {
-				bs, err := e.s.ClaimBlobs(e.ctx, batch, cutoff)
+				bs, err := e.s.ClaimBlobs(e.ctx, testSweep, batch, cutoff)
 				if err != nil {
 					fail(fmt.Errorf("ClaimBlobs: %w", err))
 					return

@@ -21,6 +21,63 @@ var gcTests = []test{
 	{"OrphanedAssets", testOrphanedAssets},
 	{"LockGC", testLockGC},
 	{"Runs", testGCRuns},
+	{"ClaimsCarryTheirSweep", testClaimsCarryTheirSweep},
+}
+
+// testSweep is the sweep id the registry tests claim under.
+const testSweep = "indextest-sweep"
+
+// testClaimsCarryTheirSweep: a claim records its sweep and a wall-clock
+// time; only that sweep forgets the row; another sweep takes it over only
+// once the claim is older than it asks, and then holds it alone.
+func testClaimsCarryTheirSweep(e *env) {
+	h := e.blob()
+	e.clock.Advance(2 * time1h)
+	before := time.Now()
+	claimed, err := e.s.ClaimBlobs(e.ctx, "sweep-a", []cas.Hash{h}, e.clock.Now())
+	e.wantOK("ClaimBlobs", err)
+	if len(claimed) != 1 || claimed[0].ClaimedBy != "sweep-a" {
+		e.t.Fatalf("ClaimBlobs = %+v, want one row claimed by sweep-a", claimed)
+	}
+	// The claim is stamped with the engine's wall clock, not the test clock.
+	if at := claimed[0].ClaimedAt; at.Before(before.Add(-time.Minute)) || at.After(time.Now().Add(time.Minute)) {
+		e.t.Fatalf("ClaimedAt = %v, want about %v", at, before)
+	}
+	var rows []index.Blob
+	e.wantOK("DeletingBlobs", e.s.DeletingBlobs(e.ctx, func(b index.Blob) error { rows = append(rows, b); return nil }))
+	if len(rows) != 1 || rows[0].ClaimedBy != "sweep-a" || rows[0].ClaimedAt.IsZero() {
+		e.t.Fatalf("DeletingBlobs = %+v, want the row claimed by sweep-a", rows)
+	}
+	// Another sweep's forget leaves the row alone.
+	e.wantOK("ForgetBlobs by sweep-b", e.s.ForgetBlobs(e.ctx, "sweep-b", []cas.Hash{h}))
+	if b, err := e.s.Blob(e.ctx, h); err != nil || b.State != index.BlobDeleting {
+		e.t.Fatalf("after another sweep's ForgetBlobs: %+v, %v; want the row deleting", b, err)
+	}
+	// A young claim is not taken over; the claimant does not reclaim its own.
+	if got, err := e.s.ReclaimBlobs(e.ctx, "sweep-b", []cas.Hash{h}, time.Hour); err != nil || len(got) != 0 {
+		e.t.Fatalf("ReclaimBlobs of a young claim = %+v, %v; want none", got, err)
+	}
+	if got, err := e.s.ReclaimBlobs(e.ctx, "sweep-a", []cas.Hash{h}, 0); err != nil || len(got) != 0 {
+		e.t.Fatalf("ReclaimBlobs by the claimant = %+v, %v; want none", got, err)
+	}
+	// Wait out a tiny bound on the wall clock (what the fence measures).
+	deadline := time.Now().Add(10 * time.Second)
+	var got []index.Blob
+	for len(got) == 0 && time.Now().Before(deadline) {
+		got, err = e.s.ReclaimBlobs(e.ctx, "sweep-b", []cas.Hash{h, e.blob(), e.unregistered()}, time.Millisecond)
+		e.wantOK("ReclaimBlobs", err)
+	}
+	if len(got) != 1 || got[0].Hash != h || got[0].ClaimedBy != "sweep-b" || !got[0].ClaimedAt.After(claimed[0].ClaimedAt) {
+		e.t.Fatalf("ReclaimBlobs of an old claim = %+v, want h taken over by sweep-b with a later time", got)
+	}
+	// The first sweep has lost it: its forget does nothing; the new holder's works.
+	e.wantOK("ForgetBlobs by sweep-a", e.s.ForgetBlobs(e.ctx, "sweep-a", []cas.Hash{h}))
+	if _, err := e.s.Blob(e.ctx, h); err != nil {
+		e.t.Fatalf("the row after the old holder's ForgetBlobs: %v", err)
+	}
+	e.wantOK("ForgetBlobs by sweep-b", e.s.ForgetBlobs(e.ctx, "sweep-b", []cas.Hash{h}))
+	_, err = e.s.Blob(e.ctx, h)
+	e.wantErr("Blob after the holder's ForgetBlobs", err, index.ErrNotFound)
 }
 
 func (e *env) referenced() []cas.Hash {
@@ -502,7 +559,7 @@ func testLockGC(e *env) {
 }
 
 func testGCRuns(e *env) {
-	runs, err := e.s.GCRuns(e.ctx, 10)
+	runs, err := e.s.GCRuns(e.ctx, 10, "")
 	if err != nil || len(runs) != 0 {
 		e.t.Fatalf("GCRuns of an empty store = %v, %v", runs, err)
 	}
@@ -516,7 +573,7 @@ func testGCRuns(e *env) {
 		run := index.GCRun{ID: id, StartedAt: start.Add(time.Duration(i) * time1h), Report: fmt.Appendf(nil, `{"id":%q,"n":%d}`, id, i)}
 		e.wantOK("PutGCRun", e.s.PutGCRun(e.ctx, run))
 	}
-	runs, err = e.s.GCRuns(e.ctx, 3)
+	runs, err = e.s.GCRuns(e.ctx, 3, "")
 	e.wantOK("GCRuns", err)
 	if len(runs) != 3 || runs[0].ID != ids[4] || runs[1].ID != ids[3] || runs[2].ID != ids[2] {
 		e.t.Fatalf("GCRuns(3) = %v, want the 3 newest, newest first", runs)
@@ -532,7 +589,7 @@ func testGCRuns(e *env) {
 	if got.ID != ids[1] || string(got.Report) != `{"done":true}` || !got.StartedAt.Equal(done.StartedAt) {
 		e.t.Fatalf("GCRun after replace = %+v", got)
 	}
-	runs, err = e.s.GCRuns(e.ctx, 100)
+	runs, err = e.s.GCRuns(e.ctx, 100, "")
 	e.wantOK("GCRuns", err)
 	if len(runs) != 5 {
 		e.t.Fatalf("GCRuns after a replace = %d runs, want 5", len(runs))
@@ -542,4 +599,16 @@ func testGCRuns(e *env) {
 			e.t.Fatalf("GCRuns order: item %d is %s, want %s", i, r.ID, ids[4-i])
 		}
 	}
+	// Pages continue after the last run of the previous one.
+	runs, err = e.s.GCRuns(e.ctx, 2, ids[3])
+	e.wantOK("GCRuns after", err)
+	if len(runs) != 2 || runs[0].ID != ids[2] || runs[1].ID != ids[1] {
+		e.t.Fatalf("GCRuns(2, after %s) = %v, want runs 2 and 1", ids[3], runs)
+	}
+	runs, err = e.s.GCRuns(e.ctx, 10, ids[0])
+	if err != nil || len(runs) != 0 {
+		e.t.Fatalf("GCRuns after the oldest = %v, %v; want none", runs, err)
+	}
+	_, err = e.s.GCRuns(e.ctx, 10, "no-such-run")
+	e.wantErr("GCRuns after an unknown run", err, index.ErrNotFound)
 }

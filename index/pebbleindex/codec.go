@@ -204,16 +204,34 @@ func decodeLinkSet(b []byte) (linkSet, error) {
 
 // blobRow is a registry row under b|hash (the hash is the key).
 // blobFormatTicket is the blob row format with the registration's ticket
-// after the times; formatV1 rows have none (ticket 0).
-const blobFormatTicket = 2
+// after the times; formatV1 rows have none (ticket 0). blobFormatClaim
+// adds, after the ticket, the claim of a deleting row: its wall-clock time
+// and the sweep that holds it (the delete fence of package gc).
+const (
+	blobFormatTicket = 2
+	blobFormatClaim  = 3
+)
 
 func encodeBlob(b index.Blob, ticket index.Ticket) []byte {
-	out := make([]byte, 0, 2+4*binary.MaxVarintLen64)
-	out = append(out, blobFormatTicket, byte(b.State))
+	out := make([]byte, 0, 2+5*binary.MaxVarintLen64+len(b.ClaimedBy))
+	format := byte(blobFormatTicket)
+	if b.State == index.BlobDeleting {
+		format = blobFormatClaim
+	}
+	out = append(out, format, byte(b.State))
 	out = binary.AppendVarint(out, b.Size)
 	out = binary.AppendVarint(out, b.CreatedAt.UnixNano())
 	out = binary.AppendVarint(out, b.LeasedAt.UnixNano())
 	out = binary.AppendUvarint(out, uint64(ticket))
+	if format == blobFormatClaim {
+		var at int64
+		if !b.ClaimedAt.IsZero() {
+			at = b.ClaimedAt.UnixNano()
+		}
+		out = binary.AppendVarint(out, at)
+		out = binary.AppendUvarint(out, uint64(len(b.ClaimedBy)))
+		out = append(out, b.ClaimedBy...)
+	}
 	return out
 }
 
@@ -225,7 +243,7 @@ func decodeBlob(h cas.Hash, b []byte) (index.Blob, error) {
 func decodeBlobTicket(h cas.Hash, b []byte) (index.Blob, index.Ticket, error) {
 	d := decoder{b: b}
 	format := d.byte()
-	if format != formatV1 && format != blobFormatTicket {
+	if format != formatV1 && format != blobFormatTicket && format != blobFormatClaim {
 		return index.Blob{}, 0, fmt.Errorf("%w: blob format", errCorrupt)
 	}
 	out := index.Blob{Hash: h, State: index.BlobState(d.byte())}
@@ -233,8 +251,14 @@ func decodeBlobTicket(h cas.Hash, b []byte) (index.Blob, index.Ticket, error) {
 	out.CreatedAt = fromNS(d.varint())
 	out.LeasedAt = fromNS(d.varint())
 	var ticket index.Ticket
-	if format == blobFormatTicket {
+	if format >= blobFormatTicket {
 		ticket = index.Ticket(d.uvarint())
+	}
+	if format == blobFormatClaim {
+		if at := d.varint(); at != 0 {
+			out.ClaimedAt = fromNS(at)
+		}
+		out.ClaimedBy = d.string()
 	}
 	return out, ticket, d.done("blob")
 }

@@ -211,7 +211,7 @@ func (s *Store) ImportGroup(ctx context.Context, hs []index.History) ([]index.Im
 				return err
 			}
 			if ok && e.Kind != index.KindCollection {
-				for _, n := range heldNames(&e) {
+				for _, n := range e.heads().HeldNames() {
 					t.del(nameKey(e.Collection, n))
 				}
 			}
@@ -277,12 +277,13 @@ func (t *tx) importHistory(h *index.History, released bool) (index.ImportResult,
 	if !found {
 		e = entityRec{Kind: h.Kind, Collection: h.Collection, Created: ns(h.CreatedAt)}
 	}
-	held := heldNames(&e)
+	held := e.heads().HeldNames()
 	if released {
 		held = nil
 	}
 	if h.Kind != index.KindCollection {
-		if err := t.checkNames(h.ID, h.Collection, held, h.HeldNames()); err != nil {
+		claim, _ := index.NameMoves(held, h.HeldNames())
+		if err := t.checkNames(h.ID, h.Collection, claim); err != nil {
 			return index.ImportResult{}, err
 		}
 	}
@@ -383,7 +384,7 @@ func (t *tx) importHistory(h *index.History, released bool) (index.ImportResult,
 			published = 1
 		}
 		t.set(memberKey(next.Collection, next.Kind, next.Created, h.ID), []byte{published})
-		t.moveNames(h.ID, h.Collection, held, heldNames(&next))
+		t.moveNames(h.ID, h.Collection, held, next.heads().HeldNames())
 	}
 	if e.LastUnlinked != next.LastUnlinked {
 		if e.LastUnlinked != 0 {

@@ -124,10 +124,12 @@ func (s *Store) LoadBlobs(ctx context.Context, blobs []index.Blob) error {
 }
 
 // ClaimBlobs moves to deleting each hash of hs that no stored version names,
-// whose lease ended before leaseCutoff, or that has no row. It takes the
-// writer's turn and the registry's, so it is ordered with every commit
-// that names a blob and with every registration.
-func (s *Store) ClaimBlobs(ctx context.Context, hs []cas.Hash, leaseCutoff time.Time) ([]index.Blob, error) {
+// whose lease ended before leaseCutoff, or that has no row, under sweep's
+// claim stamped with the wall clock (not the index's clock, which tests
+// move by hand: the claim fences real deletes in flight). It takes the
+// writer's turn and the registry's, so it is ordered with every commit that
+// names a blob and with every registration.
+func (s *Store) ClaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, leaseCutoff time.Time) ([]index.Blob, error) {
 	var claimed []index.Blob
 	err := s.commit(ctx, func(t *tx) error {
 		claimed = claimed[:0]
@@ -150,7 +152,7 @@ func (s *Store) ClaimBlobs(ctx context.Context, hs []cas.Hash, leaseCutoff time.
 			case b.State == index.BlobDeleting || !b.LeasedAt.Before(leaseCutoff):
 				continue
 			}
-			b.State = index.BlobDeleting
+			b.State, b.ClaimedBy, b.ClaimedAt = index.BlobDeleting, sweep, time.Now().UTC()
 			t.set(blobKey(h), encodeBlob(b, 0))
 			t.set(deletingKey(h), nil)
 			claimed = append(claimed, b)
@@ -163,15 +165,43 @@ func (s *Store) ClaimBlobs(ctx context.Context, hs []cas.Hash, leaseCutoff time.
 	return claimed, nil
 }
 
-// ForgetBlobs deletes the rows of hs that are deleting.
-func (s *Store) ForgetBlobs(ctx context.Context, hs []cas.Hash) error {
+// ReclaimBlobs hands to sweep the deleting rows of hs that another sweep
+// claimed more than olderThan ago on the wall clock.
+func (s *Store) ReclaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, olderThan time.Duration) ([]index.Blob, error) {
+	var taken []index.Blob
+	err := s.writeRegistry(ctx, func(t *tx) error {
+		taken = taken[:0]
+		now := time.Now().UTC()
+		for _, h := range hs {
+			b, ok, err := t.blob(h)
+			if err != nil {
+				return err
+			}
+			if !ok || b.State != index.BlobDeleting || b.ClaimedBy == sweep ||
+				(!b.ClaimedAt.IsZero() && !b.ClaimedAt.Before(now.Add(-olderThan))) {
+				continue
+			}
+			b.ClaimedBy, b.ClaimedAt = sweep, now
+			t.set(blobKey(h), encodeBlob(b, 0))
+			taken = append(taken, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index: reclaim blobs: %w", err)
+	}
+	return taken, nil
+}
+
+// ForgetBlobs deletes the rows of hs that are deleting under sweep's claim.
+func (s *Store) ForgetBlobs(ctx context.Context, sweep string, hs []cas.Hash) error {
 	err := s.writeRegistry(ctx, func(t *tx) error {
 		for _, h := range hs {
 			b, ok, err := t.blob(h)
 			if err != nil {
 				return err
 			}
-			if ok && b.State == index.BlobDeleting {
+			if ok && b.State == index.BlobDeleting && b.ClaimedBy == sweep {
 				t.del(blobKey(h))
 				t.del(deletingKey(h))
 			}
@@ -445,12 +475,21 @@ func (s *Store) PutGCRun(ctx context.Context, run index.GCRun) error {
 	return nil
 }
 
-// GCRuns returns up to limit runs, newest first (every run when limit <= 0).
-func (s *Store) GCRuns(ctx context.Context, limit int) ([]index.GCRun, error) {
+// GCRuns returns up to limit runs, newest first, after the run named after
+// (every run when limit <= 0).
+func (s *Store) GCRuns(ctx context.Context, limit int, after string) ([]index.GCRun, error) {
 	var runs []index.GCRun
 	err := s.read(ctx, "gc runs", func(v *view) error {
 		p := []byte{pRunTime}
-		return v.scanReverse(p, prefixEnd(p), func(k, _ []byte) (bool, error) {
+		end := prefixEnd(p)
+		if after != "" {
+			r, err := v.run(after)
+			if err != nil {
+				return err
+			}
+			end = runTimeKey(r.StartedAt.UnixNano(), after)
+		}
+		return v.scanReverse(p, end, func(k, _ []byte) (bool, error) {
 			if limit > 0 && len(runs) == limit {
 				return false, nil
 			}

@@ -420,7 +420,7 @@ func TestRegistryOutsideWriterTurn(t *testing.T) {
 	}
 	go func() {
 		// The lease cutoff is in the future: only a reference keeps h.
-		c, err := s.ClaimBlobs(ctx, []cas.Hash{h}, time.Now().Add(time.Hour))
+		c, err := s.ClaimBlobs(ctx, "layout-test", []cas.Hash{h}, time.Now().Add(time.Hour))
 		if err != nil {
 			t.Errorf("ClaimBlobs: %v", err)
 		}

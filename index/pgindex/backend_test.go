@@ -263,7 +263,7 @@ func TestClaimWaitsForCommit(t *testing.T) {
 		<-inside
 		claimed := make(chan []index.Blob, 1)
 		go func() {
-			bs, err := f.s.ClaimBlobs(f.ctx, []cas.Hash{h}, cutoff)
+			bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff)
 			if err != nil {
 				t.Errorf("ClaimBlobs: %v", err)
 			}
@@ -290,7 +290,7 @@ func TestClaimWaitsForCommit(t *testing.T) {
 	}
 	// Claimed first: the commit fails and names the hash.
 	h := f.blob()
-	if bs, err := f.s.ClaimBlobs(f.ctx, []cas.Hash{h}, cutoff); err != nil || len(bs) != 1 {
+	if bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff); err != nil || len(bs) != 1 {
 		t.Fatalf("ClaimBlobs = %d, %v", len(bs), err)
 	}
 	err := f.s.Update(f.ctx, func(tx index.Tx) error {

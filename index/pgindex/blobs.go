@@ -3,7 +3,6 @@ package pgindex
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -123,18 +122,6 @@ func (s *Store) Blobs(ctx context.Context, fn func(index.Blob) error) error {
 	return s.wrapStream("blobs", err)
 }
 
-// DeletingBlobs streams the rows in BlobDeleting, in hash order.
-func (s *Store) DeletingBlobs(ctx context.Context, fn func(index.Blob) error) error {
-	err := s.query(ctx, func(rows pgx.Rows) error {
-		blob, err := scanBlob(rows)
-		if err != nil {
-			return err
-		}
-		return fn(blob)
-	}, `SELECT `+blobCols+` FROM blobs WHERE state = 3 ORDER BY hash`)
-	return s.wrapStream("deleting blobs", err)
-}
-
 // ReferencedHashes streams, ascending and once each, every hash a stored
 // version names: an index-only scan of versions_hash, read row by row
 // (duplicates are adjacent and skipped here), so memory stays flat.
@@ -164,75 +151,6 @@ func (s *Store) wrapStream(what string, err error) error {
 		return nil
 	}
 	return s.wrap(what, err)
-}
-
-// ClaimBlobs moves to deleting the blobs of hs that no stored version names
-// and whose lease was renewed before leaseCutoff, and inserts hashes with no
-// row as deleting. One transaction, sent in one round trip with its COMMIT:
-//
-//  1. SELECT … FOR UPDATE locks the rows, waiting for every transaction that
-//     holds one FOR SHARE (a commit naming the blob) to end;
-//  2. the UPDATE, a new statement under READ COMMITTED, takes a fresh
-//     snapshot that sees those commits, and claims only unreferenced rows;
-//  3. INSERT … ON CONFLICT DO NOTHING claims hashes without a row.
-//
-// A commit that comes after step 1 waits for this transaction and then
-// reads the row as deleting (ErrBlobMissing).
-func (s *Store) ClaimBlobs(ctx context.Context, hs []cas.Hash, leaseCutoff time.Time) ([]index.Blob, error) {
-	if len(hs) == 0 {
-		return nil, nil
-	}
-	arr := hashArray(hs)
-	var out []index.Blob
-	collect := func(rows pgx.Rows) error {
-		for rows.Next() {
-			blob, err := scanBlob(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, blob)
-		}
-		return rows.Err()
-	}
-	err := s.update(ctx, func(t *tx) error {
-		out = out[:0]
-		now := s.now()
-		t.write(`SELECT hash FROM blobs WHERE hash = ANY($1) ORDER BY hash FOR UPDATE`, arr)
-		t.write(`UPDATE blobs b SET state = 3
-WHERE b.hash = ANY($1) AND b.state IN (1, 2) AND b.leased_at < $2
-	AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.hash = b.hash)
-RETURNING `+blobCols, arr, leaseCutoff).Query(collect)
-		// Bytes without a registry row: claimed unless a version names them
-		// (which the rules exclude, but old or hand-edited data might not),
-		// as on Pebble.
-		t.write(`INSERT INTO blobs (hash, size, state, created_at, leased_at)
-SELECT h, -1, 3, $2, $2 FROM unnest($1::bytea[]) AS h
-WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.hash = h)
-ON CONFLICT (hash) DO NOTHING
-RETURNING `+blobCols, arr, now).Query(collect)
-		return nil
-	})
-	if err != nil {
-		return nil, s.wrap("claim blobs", err)
-	}
-	return out, nil
-}
-
-// ForgetBlobs deletes the rows of hs that are deleting.
-func (s *Store) ForgetBlobs(ctx context.Context, hs []cas.Hash) error {
-	if len(hs) == 0 {
-		return nil
-	}
-	arr := hashArray(hs)
-	err := s.retry(ctx, func() error {
-		b := &pgx.Batch{}
-		b.Queue(`DELETE FROM blobs WHERE hash = ANY($1) AND state = 3`, arr)
-		return s.run(ctx, b)
-	})
-	if err != nil {
-		return s.wrap("forget blobs", err)
-	}
-	return nil
 }
 
 // LoadBlobs registers blobs as live with a fresh lease, many per statement

@@ -301,11 +301,11 @@ func (t *tx) importHistory(h *index.History) (index.ImportResult, error) {
 					state int16
 					ref   blobRef
 				)
-				if err := rows.Scan(&raw, &state, &ref.size); err != nil {
+				if err := rows.Scan(&raw, &state, &ref.row.Size); err != nil {
 					return err
 				}
 				copy(ref.hash[:], raw)
-				ref.found, ref.state = true, index.BlobState(state)
+				ref.found, ref.row.State = true, index.BlobState(state)
 				cur.blobs[ref.hash] = ref
 			}
 			return rows.Err()
@@ -329,13 +329,15 @@ func (t *tx) importHistory(h *index.History) (index.ImportResult, error) {
 		if h.Kind == index.KindCollection {
 			break
 		}
-		ref, ok := cur.blobs[v.Hash]
-		if !ok || ref.check() != nil {
-			return index.ImportResult{}, &index.BlobMissingError{Hash: v.Hash}
+		ref := cur.blobs[v.Hash]
+		ref.hash = v.Hash
+		size, err := ref.size()
+		if err != nil {
+			return index.ImportResult{}, err
 		}
-		if ref.size != v.Size {
+		if size != v.Size {
 			return index.ImportResult{}, fmt.Errorf("%w: version %d names blob %s of %d bytes, registered here with %d",
-				index.ErrDiverged, v.Number, v.Hash, v.Size, ref.size)
+				index.ErrDiverged, v.Number, v.Hash, v.Size, size)
 		}
 	}
 	plan, err := index.PlanImport(h, cur.versions)
@@ -405,7 +407,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		set := linkSetOf(h.Kind, v)
 		if set != nil && !stored[string(set)] {
 			stored[string(set)] = true
-			t.storeLinkSet(&newVersion{links: v.Links, setID: set})
+			t.storeLinkSet(&newVersion{kind: index.KindUnit, Content: index.Content{Links: v.Links, LinkSet: index.LinkSetID(v.Links)}})
 		}
 		t.insertRecord(h, v, set)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/index"
 )
 
@@ -253,16 +254,23 @@ ON CONFLICT (id) DO UPDATE SET started_at = EXCLUDED.started_at, report = EXCLUD
 	return s.wrap("put gc run", s.run(ctx, b))
 }
 
-// GCRuns returns up to limit reports, newest first (limit 0: DefaultLimit;
-// at most MaxLimit).
-func (s *Store) GCRuns(ctx context.Context, limit int) ([]index.GCRun, error) {
+// GCRuns returns up to limit reports, newest first, after the run named
+// after (limit 0: DefaultLimit; at most MaxLimit).
+func (s *Store) GCRuns(ctx context.Context, limit int, after string) ([]index.GCRun, error) {
 	if limit <= 0 {
 		limit = index.DefaultLimit
 	}
 	limit = min(limit, index.MaxLimit)
+	if after != "" {
+		if _, err := s.GCRun(ctx, after); err != nil {
+			return nil, err
+		}
+	}
 	var out []index.GCRun
 	b := &pgx.Batch{}
-	b.Queue(`SELECT id, started_at, report FROM gc_runs ORDER BY started_at DESC, id DESC LIMIT $1`, limit).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT id, started_at, report FROM gc_runs
+WHERE $2 = '' OR (started_at, id) < (SELECT started_at, id FROM gc_runs WHERE id = $2)
+ORDER BY started_at DESC, id DESC LIMIT $1`, limit, after).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var r index.GCRun
 			if err := rows.Scan(&r.ID, &r.StartedAt, &r.Report); err != nil {
@@ -325,4 +333,136 @@ func (s *Store) LinkRowCount(ctx context.Context) (int64, error) {
 		return 0, s.wrap("count link rows", err)
 	}
 	return n, nil
+}
+
+// claimCols are blobCols and the claim of a deleting row.
+const claimCols = blobCols + `, claimed_by, claimed_at`
+
+func scanClaim(row pgx.Row) (index.Blob, error) {
+	var (
+		b     index.Blob
+		hash  []byte
+		state int16
+		at    *time.Time
+	)
+	if err := row.Scan(&hash, &b.Size, &state, &b.CreatedAt, &b.LeasedAt, &b.ClaimedBy, &at); err != nil {
+		return index.Blob{}, err
+	}
+	copy(b.Hash[:], hash)
+	b.State = index.BlobState(state)
+	b.CreatedAt, b.LeasedAt = b.CreatedAt.UTC(), b.LeasedAt.UTC()
+	if at != nil {
+		b.ClaimedAt = at.UTC()
+	}
+	return b, nil
+}
+
+func collectClaims(out *[]index.Blob) func(rows pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		for rows.Next() {
+			blob, err := scanClaim(rows)
+			if err != nil {
+				return err
+			}
+			*out = append(*out, blob)
+		}
+		return rows.Err()
+	}
+}
+
+// ClaimBlobs moves to deleting the blobs of hs that no stored version names
+// and whose lease was renewed before leaseCutoff, and inserts hashes with no
+// row as deleting, under sweep's claim stamped with the database's
+// clock_timestamp(). One transaction, sent in one round trip with its COMMIT:
+//
+//  1. SELECT … FOR UPDATE locks the rows, waiting for every transaction that
+//     holds one FOR SHARE (a commit naming the blob) to end;
+//  2. the UPDATE, a new statement under READ COMMITTED, takes a fresh
+//     snapshot that sees those commits, and claims only unreferenced rows;
+//  3. INSERT … ON CONFLICT DO NOTHING claims hashes without a row.
+//
+// A commit that comes after step 1 waits for this transaction and then
+// reads the row as deleting (ErrBlobMissing).
+func (s *Store) ClaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, leaseCutoff time.Time) ([]index.Blob, error) {
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	arr := hashArray(hs)
+	var out []index.Blob
+	err := s.update(ctx, func(t *tx) error {
+		out = out[:0]
+		now := s.now()
+		t.write(`SELECT hash FROM blobs WHERE hash = ANY($1) ORDER BY hash FOR UPDATE`, arr)
+		t.write(`UPDATE blobs b SET state = 3, claimed_by = $3, claimed_at = clock_timestamp()
+WHERE b.hash = ANY($1) AND b.state IN (1, 2) AND b.leased_at < $2
+	AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.hash = b.hash)
+RETURNING `+claimCols, arr, leaseCutoff, sweep).Query(collectClaims(&out))
+		// Bytes without a registry row: claimed unless a version names them
+		// (which the rules exclude, but old or hand-edited data might not),
+		// as on Pebble.
+		t.write(`INSERT INTO blobs (hash, size, state, created_at, leased_at, claimed_by, claimed_at)
+SELECT h, -1, 3, $2, $2, $3, clock_timestamp() FROM unnest($1::bytea[]) AS h
+WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.hash = h)
+ON CONFLICT (hash) DO NOTHING
+RETURNING `+claimCols, arr, now, sweep).Query(collectClaims(&out))
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("claim blobs", err)
+	}
+	return out, nil
+}
+
+// ReclaimBlobs hands to sweep the deleting rows of hs that another sweep
+// claimed more than olderThan ago, measured on the database's clock (the
+// clock that stamped the claim, so the replicas' clocks do not matter).
+func (s *Store) ReclaimBlobs(ctx context.Context, sweep string, hs []cas.Hash, olderThan time.Duration) ([]index.Blob, error) {
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	arr := hashArray(hs)
+	var out []index.Blob
+	err := s.retry(ctx, func() error {
+		out = out[:0]
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE blobs SET claimed_by = $2, claimed_at = clock_timestamp()
+WHERE hash = ANY($1) AND state = 3 AND claimed_by <> $2
+	AND (claimed_at IS NULL OR claimed_at < clock_timestamp() - make_interval(secs => $3))
+RETURNING `+claimCols, arr, sweep, olderThan.Seconds()).Query(collectClaims(&out))
+		return s.run(ctx, b)
+	})
+	if err != nil {
+		return nil, s.wrap("reclaim blobs", err)
+	}
+	return out, nil
+}
+
+// DeletingBlobs streams the rows in BlobDeleting, in hash order, with
+// their claims.
+func (s *Store) DeletingBlobs(ctx context.Context, fn func(index.Blob) error) error {
+	err := s.query(ctx, func(rows pgx.Rows) error {
+		blob, err := scanClaim(rows)
+		if err != nil {
+			return err
+		}
+		return fn(blob)
+	}, `SELECT `+claimCols+` FROM blobs WHERE state = 3 ORDER BY hash`)
+	return s.wrapStream("deleting blobs", err)
+}
+
+// ForgetBlobs deletes the rows of hs that are deleting under sweep's claim.
+func (s *Store) ForgetBlobs(ctx context.Context, sweep string, hs []cas.Hash) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	arr := hashArray(hs)
+	err := s.retry(ctx, func() error {
+		b := &pgx.Batch{}
+		b.Queue(`DELETE FROM blobs WHERE hash = ANY($1) AND state = 3 AND claimed_by = $2`, arr, sweep)
+		return s.run(ctx, b)
+	})
+	if err != nil {
+		return s.wrap("forget blobs", err)
+	}
+	return nil
 }

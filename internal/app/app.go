@@ -10,8 +10,10 @@
 //     bucket (S3.Endpoint); the process then keeps no state of its own and
 //     any number of replicas may run over the same database and bucket.
 //
-// Either half may be chosen alone (PostgreSQL with a blob directory, Pebble
-// with S3); DataDir is locked whenever something lives under it.
+// PostgreSQL with a blob directory is a single-host setup and allowed;
+// Pebble with S3 only with Config.AllowEmbeddedIndexWithS3. DataDir is
+// locked whenever something lives under it. Whatever the pair, Open checks
+// that its index and blob store belong to each other (identity.go).
 package app
 
 import (
@@ -32,9 +34,11 @@ import (
 	"github.com/blockstore/blockstore/cas/s3store"
 	"github.com/blockstore/blockstore/gc"
 	"github.com/blockstore/blockstore/httpapi"
+	"github.com/blockstore/blockstore/httpapi/console"
 	"github.com/blockstore/blockstore/index"
 	"github.com/blockstore/blockstore/index/pebbleindex"
 	"github.com/blockstore/blockstore/index/pgindex"
+	"github.com/blockstore/blockstore/internal/backup"
 	"github.com/blockstore/blockstore/internal/datadir"
 	"github.com/blockstore/blockstore/refs"
 )
@@ -48,6 +52,12 @@ type Config struct {
 	DatabaseURL string
 	// S3, when S3.Endpoint is set, puts the blobs in a bucket.
 	S3 s3store.Config
+	// AllowEmbeddedIndexWithS3 accepts a Pebble index (no DatabaseURL) over
+	// a bucket. Without it Open refuses: that configuration is nearly always
+	// a forgotten database URL, and its sweeps would treat every blob of the
+	// real deployment as garbage (the store identity check refuses that too,
+	// but this says what is wrong).
+	AllowEmbeddedIndexWithS3 bool
 
 	// MaxUploadBytes bounds blob and asset bodies (0: unlimited).
 	MaxUploadBytes int64
@@ -55,6 +65,9 @@ type Config struct {
 	CacheBytes int64
 	// GCRetention and GCGrace are the sweep defaults (0: 720h and 24h).
 	GCRetention, GCGrace time.Duration
+	// GCMaxDeleteShare is the share of the stored blobs or bytes above which
+	// a sweep refuses to delete unless forced (0: gc.DefaultMaxDeleteShare).
+	GCMaxDeleteShare float64
 
 	// Tokens, when set, are required on every route but /healthz, /readyz
 	// and /metrics.
@@ -86,6 +99,89 @@ func (c Config) Describe() string {
 	return "index " + idx + ", blobs " + blobs
 }
 
+// ErrEmbeddedIndexWithS3: the configuration puts the blobs in a bucket and
+// the index in a local Pebble directory, which is almost always a forgotten
+// --database-url, without Config.AllowEmbeddedIndexWithS3.
+var ErrEmbeddedIndexWithS3 = errors.New("app: embedded index over S3")
+
+// validate refuses the configurations that are mistakes more often than not.
+func (c Config) validate() error {
+	if c.DatabaseURL == "" && c.S3.Endpoint != "" && !c.AllowEmbeddedIndexWithS3 {
+		return fmt.Errorf("%w: the blobs are in s3:%s/%s/%s but no database URL is set, so the index would be the embedded one in %s. "+
+			"You probably forgot --database-url (BLOCKSTORE_DATABASE_URL). "+
+			"If an embedded index over a bucket is what you want, pass --allow-embedded-index-with-s3 (BLOCKSTORE_ALLOW_EMBEDDED_INDEX_WITH_S3=true)",
+			ErrEmbeddedIndexWithS3, c.S3.Endpoint, c.S3.Bucket, c.S3.Prefix, filepath.Join(c.DataDir, "index"))
+	}
+	if c.Embedded() && c.DataDir == "" {
+		return errors.New("app: no data directory")
+	}
+	return nil
+}
+
+// acquire validates c and takes the data directory's lock when something of
+// the deployment lives there (nil lock otherwise).
+func (c Config) acquire() (*datadir.Lock, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if !c.Embedded() {
+		return nil, nil
+	}
+	return datadir.Acquire(c.DataDir)
+}
+
+// indexFresh reports, creating nothing, whether cfg's index does not exist
+// yet.
+func indexFresh(ctx context.Context, cfg Config) (bool, error) {
+	var fresh bool
+	var err error
+	if cfg.DatabaseURL != "" {
+		fresh, err = pgindex.Fresh(ctx, cfg.DatabaseURL)
+	} else {
+		fresh, err = pebbleindex.Fresh(filepath.Join(cfg.DataDir, "index"))
+	}
+	if err != nil {
+		return false, fmt.Errorf("app: open index: %w", err)
+	}
+	return fresh, nil
+}
+
+// openIndex opens (creating or migrating) cfg's index engine.
+func openIndex(ctx context.Context, cfg Config) (index.Store, error) {
+	iopt := index.Options{Now: cfg.Now}
+	// Return the concrete stores only on success: a nil *pgindex.Store in
+	// the interface would not be a nil interface, and Close would call it.
+	if cfg.DatabaseURL != "" {
+		pg, err := pgindex.Open(ctx, cfg.DatabaseURL, iopt)
+		if err != nil {
+			return nil, fmt.Errorf("app: open index: %w", err)
+		}
+		return pg, nil
+	}
+	pb, err := pebbleindex.Open(filepath.Join(cfg.DataDir, "index"), pebbleindex.Options{Options: iopt})
+	if err != nil {
+		return nil, fmt.Errorf("app: open index: %w", err)
+	}
+	return pb, nil
+}
+
+// openBlobBackend opens cfg's blob store backend.
+func openBlobBackend(ctx context.Context, cfg Config) (cas.Backend, error) {
+	if cfg.S3.Endpoint != "" {
+		s3, err := s3store.Open(ctx, cfg.S3)
+		if err != nil {
+			return nil, fmt.Errorf("app: open blob store: %w", err)
+		}
+		return s3, nil
+	}
+	blobDir := filepath.Join(cfg.DataDir, "blobs")
+	dir, err := dirstore.Open(blobDir, dirstore.Options{KeepFree: keepFreeForIndex(cfg, blobDir)})
+	if err != nil {
+		return nil, fmt.Errorf("app: open blob store: %w", err)
+	}
+	return dir, nil
+}
+
 // App is an opened deployment.
 type App struct {
 	Config  Config
@@ -93,6 +189,7 @@ type App struct {
 	Blobs   *cas.Store
 	Refs    *refs.Service
 	GC      *gc.Collector
+	Backup  *backup.Service
 	Metrics *Metrics
 	Logger  *slog.Logger
 
@@ -101,7 +198,11 @@ type App struct {
 
 // Open opens the stores of cfg and the services over them. The caller must
 // Close the App. With an embedded half, Open fails with an error wrapping
-// datadir.ErrLocked while another process holds DataDir.
+// datadir.ErrLocked while another process holds DataDir. A Pebble index over
+// S3 without AllowEmbeddedIndexWithS3 is an error wrapping
+// ErrEmbeddedIndexWithS3. Before it creates or migrates the index, Open
+// checks that the index and the blob store belong to each other (identity.go)
+// and fails with an error wrapping ErrStoreIdentity when they may not.
 func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a := &App{Config: cfg, Logger: cfg.Logger}
 	if a.Logger == nil {
@@ -112,13 +213,8 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 			a.Close()
 		}
 	}()
-	if cfg.Embedded() {
-		if cfg.DataDir == "" {
-			return nil, errors.New("app: no data directory")
-		}
-		if a.lock, err = datadir.Acquire(cfg.DataDir); err != nil {
-			return nil, err
-		}
+	if a.lock, err = cfg.acquire(); err != nil {
+		return nil, err
 	}
 	reg := cfg.Registerer
 	gather := cfg.Gatherer
@@ -130,43 +226,42 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 
-	iopt := index.Options{Now: cfg.Now}
-	// Assign the concrete stores only on success: a nil *pgindex.Store in
-	// the interface would not be a nil interface, and Close would call it.
-	var idx index.Store
-	if cfg.DatabaseURL != "" {
-		var pg *pgindex.Store
-		if pg, err = pgindex.Open(ctx, cfg.DatabaseURL, iopt); err == nil {
-			idx = pg
-		}
-	} else {
-		var pb *pebbleindex.Store
-		if pb, err = pebbleindex.Open(filepath.Join(cfg.DataDir, "index"), pebbleindex.Options{Options: iopt}); err == nil {
-			idx = pb
-		}
-	}
+	// The blob store first: the store identity check reads it before the
+	// index is created or migrated.
+	backend, err := openBlobBackend(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("app: open index: %w", err)
-	}
-	a.Index = a.Metrics.wrapIndex(idx)
-
-	var backend cas.Backend
-	if cfg.S3.Endpoint != "" {
-		var s3 *s3store.Store
-		if s3, err = s3store.Open(ctx, cfg.S3); err == nil {
-			backend = s3
-		}
-	} else {
-		var dir *dirstore.Store
-		blobDir := filepath.Join(cfg.DataDir, "blobs")
-		if dir, err = dirstore.Open(blobDir, dirstore.Options{KeepFree: keepFreeForIndex(cfg, blobDir)}); err == nil {
-			backend = dir
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("app: open blob store: %w", err)
+		return nil, err
 	}
 	a.Blobs = cas.New(backend, cas.Options{Observer: a.Metrics.casObserver()})
+
+	fresh, err := indexFresh(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
+		b, err := newBinding(cfg, nil, a.Blobs)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.checkFresh(ctx); err != nil {
+			return nil, err
+		}
+	}
+	idx, err := openIndex(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.Index = a.Metrics.wrapIndex(idx)
+	b, err := newBinding(cfg, idx, a.Blobs)
+	if err != nil {
+		return nil, err
+	}
+	if id, err := b.check(ctx); err != nil {
+		return nil, err
+	} else if id != "" {
+		a.Logger.Info("bound the index and the blob store to each other", "store_id", id, "stores", cfg.Describe())
+	}
+
 	if cfg.S3.Endpoint == "" {
 		// We hold the data directory: partial files are leftovers of a
 		// process that died, never of a live writer.
@@ -184,8 +279,28 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.GC = gc.New(a.Index, a.Blobs, gc.Options{
 		Retention: cfg.GCRetention, Grace: cfg.GCGrace, Now: cfg.Now, Logger: a.Logger, Metrics: gm,
+		DeleteBound: cfg.gcDeleteBound(), MaxDeleteShare: cfg.GCMaxDeleteShare,
 	})
+	a.Backup = a.backupService()
 	return a, nil
+}
+
+// dirDeleteBound is the longest a batch of unlinks in the blob directory
+// may take before the sweep gives up on it.
+const dirDeleteBound = 10 * time.Second
+
+// gcDeleteBound is the longest one blob-store delete call of a sweep may
+// take (gc.Options.DeleteBound): the bucket's request timeout, within which
+// the S3 store finishes or abandons every delete, or a fixed bound for the
+// directory.
+func (c Config) gcDeleteBound() time.Duration {
+	if c.S3.Endpoint == "" {
+		return dirDeleteBound
+	}
+	if c.S3.Timeout > 0 {
+		return c.S3.Timeout
+	}
+	return 30 * time.Second
 }
 
 // Handler returns the HTTP API with /metrics, the OpenAPI document and
@@ -199,18 +314,20 @@ func (a *App) apiHandler() http.Handler {
 		MaxUploadBytes: a.Config.MaxUploadBytes,
 		Logger:         a.Logger,
 		GC:             a.GC,
+		Backup:         a.Backup,
+		Stats:          a.stats(),
 		Extra:          a.extraRoutes(),
 		Wrap:           a.Metrics.wrapRoute(a.Logger),
 	})
 }
 
-// extraRoutes are the routes served beside the API's own.
+// extraRoutes are the routes served beside the API's own: operations and
+// the operators' console.
 func (a *App) extraRoutes() []httpapi.Route {
-	return []httpapi.Route{
+	return append([]httpapi.Route{
 		{Method: http.MethodGet, Pattern: "/metrics", Handler: a.Metrics.Handler()},
 		{Method: http.MethodGet, Pattern: "/api/v1/openapi.json", Handler: http.HandlerFunc(serveOpenAPI)},
-		{Method: http.MethodPost, Pattern: "/api/v1/backup", Handler: http.HandlerFunc(a.serveBackup)},
-	}
+	}, console.Routes()...)
 }
 
 // Endpoints lists every method and path pattern the handler serves (HEAD

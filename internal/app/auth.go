@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/blockstore/blockstore/httpapi"
+	"github.com/blockstore/blockstore/httpapi/console"
 )
 
 // Tokens are the bearer tokens a server requires. With Write empty the API
@@ -37,7 +40,8 @@ func requireTokens(h http.Handler, t Tokens) http.Handler {
 	digest := func(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 	write, read := digest(t.Write), digest(t.Read)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if openPaths[r.URL.Path] {
+		// The console's files hold no data; its data calls carry the token.
+		if openPaths[r.URL.Path] || console.IsStatic(r.Method, r.URL.Path) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -54,6 +58,7 @@ func requireTokens(h http.Handler, t Tokens) http.Handler {
 		switch {
 		case isWrite:
 		case isRead:
+			r = r.WithContext(httpapi.WithAccess(r.Context(), httpapi.AccessRead))
 			if !(r.Method == http.MethodGet || r.Method == http.MethodHead ||
 				(r.Method == http.MethodPost && readOnlyPOST[r.URL.Path])) {
 				authError(w, r, http.StatusForbidden, "forbidden", "this token may only read")

@@ -20,6 +20,7 @@ import (
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/client"
 	"github.com/blockstore/blockstore/gc"
+	"github.com/blockstore/blockstore/internal/backup"
 	"github.com/blockstore/blockstore/internal/testenv"
 )
 
@@ -130,7 +131,7 @@ func postBackup(t *testing.T, base, token string) *http.Response {
 }
 
 // receive writes the backup stream of base into a new directory.
-func receive(t *testing.T, base string) (string, BackupManifest) {
+func receive(t *testing.T, base string) (string, backup.Manifest) {
 	t.Helper()
 	resp := postBackup(t, base, "")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-tar" {
@@ -138,7 +139,7 @@ func receive(t *testing.T, base string) (string, BackupManifest) {
 		t.Fatalf("POST /api/v1/backup: %d %s", resp.StatusCode, b)
 	}
 	dir := filepath.Join(t.TempDir(), "backup")
-	bd, err := CreateBackupDir(dir)
+	bd, err := backup.CreateDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestBackupRoundTrip(t *testing.T) {
 	for _, d := range []deployment{
 		{"embedded", func(t *testing.T) Config { return Config{DataDir: filepath.Join(t.TempDir(), "data")} }},
 		{"pebble+s3", func(t *testing.T) Config {
-			return Config{DataDir: filepath.Join(t.TempDir(), "data"), S3: s3Config(testenv.MinIO(t), "t-"+randomHex(6))}
+			return Config{DataDir: filepath.Join(t.TempDir(), "data"), S3: s3Config(testenv.MinIO(t), "t-"+randomHex(6)), AllowEmbeddedIndexWithS3: true}
 		}},
 	} {
 		t.Run(d.name, func(t *testing.T) {
@@ -169,7 +170,7 @@ func TestBackupRoundTrip(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(src.Config.DataDir, backupTempDir)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("the checkpoint was left behind: %v", err)
 			}
-			onDisk, err := ReadBackupManifest(dir)
+			onDisk, err := backup.ReadManifest(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +179,7 @@ func TestBackupRoundTrip(t *testing.T) {
 			}
 
 			cfg := d.cfg(t)
-			rep, err := Restore(ctx, dir, cfg, RestoreOptions{})
+			rep, err := Restore(ctx, dir, cfg, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,17 +213,17 @@ func TestBackupHoldsTheSweepLock(t *testing.T) {
 	}
 	unlock()
 
-	b, err := a.beginBackup(ctx)
+	b, err := a.Backup.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.GC.Sweep(ctx, gc.Request{DryRun: true}); !errors.Is(err, gc.ErrRunning) {
 		t.Fatalf("sweep while a backup runs: %v, want gc.ErrRunning", err)
 	}
-	if _, err := a.Backup(ctx, io.Discard); !errors.Is(err, ErrBackupBusy) {
-		t.Fatalf("a second backup: %v, want ErrBackupBusy", err)
+	if _, err := a.Backup.Write(ctx, io.Discard); !errors.Is(err, backup.ErrBusy) {
+		t.Fatalf("a second backup: %v, want backup.ErrBusy", err)
 	}
-	b.close()
+	b.Close()
 	if _, err := a.GC.Sweep(ctx, gc.Request{DryRun: true}); err != nil {
 		t.Fatalf("sweep after the backup: %v", err)
 	}
@@ -245,10 +246,10 @@ func TestBackupRefusesPostgreSQL(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "pg_dump") {
 		t.Fatalf("backup of a PostgreSQL deployment: %d %s, want 400 naming pg_dump", resp.StatusCode, body)
 	}
-	if _, err := a.Backup(context.Background(), io.Discard); !errors.Is(err, ErrBackupUnsupported) {
-		t.Fatalf("Backup: %v, want ErrBackupUnsupported", err)
+	if _, err := a.Backup.Write(context.Background(), io.Discard); !errors.Is(err, backup.ErrUnsupported) {
+		t.Fatalf("Backup: %v, want backup.ErrUnsupported", err)
 	}
-	if _, err := Restore(context.Background(), t.TempDir(), a.Config, RestoreOptions{}); err == nil || !strings.Contains(err.Error(), "pg_restore") {
+	if _, err := Restore(context.Background(), t.TempDir(), a.Config, 0); err == nil || !strings.Contains(err.Error(), "pg_restore") {
 		t.Fatalf("Restore into PostgreSQL: %v", err)
 	}
 }
@@ -290,12 +291,12 @@ func TestBackupOfDamagedStore(t *testing.T) {
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			bd, err := CreateBackupDir(dir)
+			bd, err := backup.CreateDir(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := bd.Receive(context.Background(), resp.Body); !errors.Is(err, ErrBackupIncomplete) {
-				t.Fatalf("receive a backup of a store with a %s blob: %v, want ErrBackupIncomplete", damage, err)
+			if _, err := bd.Receive(context.Background(), resp.Body); !errors.Is(err, backup.ErrIncomplete) {
+				t.Fatalf("receive a backup of a store with a %s blob: %v, want backup.ErrIncomplete", damage, err)
 			}
 			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 				t.Fatalf("a failed backup left %v", entries)
@@ -324,7 +325,7 @@ func TestBackupReceiveRefusesBrokenStreams(t *testing.T) {
 	a := openApp(t, Config{DataDir: filepath.Join(t.TempDir(), "data")})
 	writeBackupContent(t, serve(t, a))
 	var stream bytes.Buffer
-	m, err := a.Backup(ctx, &stream)
+	m, err := a.Backup.Write(ctx, &stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +334,7 @@ func TestBackupReceiveRefusesBrokenStreams(t *testing.T) {
 	try := func(name string, b []byte) error {
 		t.Helper()
 		dir := filepath.Join(t.TempDir(), "backup")
-		bd, err := CreateBackupDir(dir)
+		bd, err := backup.CreateDir(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,8 +348,8 @@ func TestBackupReceiveRefusesBrokenStreams(t *testing.T) {
 		t.Fatalf("the whole stream: %v", err)
 	}
 	for _, cut := range []int{0, 100, 1024, len(full) / 2, len(full) - 2048} {
-		if err := try("cut", full[:cut]); !errors.Is(err, ErrBackupIncomplete) {
-			t.Errorf("a stream cut at %d of %d bytes: %v, want ErrBackupIncomplete", cut, len(full), err)
+		if err := try("cut", full[:cut]); !errors.Is(err, backup.ErrIncomplete) {
+			t.Errorf("a stream cut at %d of %d bytes: %v, want backup.ErrIncomplete", cut, len(full), err)
 		}
 	}
 	// A manifest that claims one blob more.
@@ -358,16 +359,16 @@ func TestBackupReceiveRefusesBrokenStreams(t *testing.T) {
 		t.Fatal("test: the manifest was not changed")
 	}
 	if err := try("lie", rebuildTar(t, full, func(name string, body []byte) (string, []byte) {
-		if name == manifestName {
+		if name == "MANIFEST.json" {
 			return name, lie2
 		}
 		return name, body
-	})); !errors.Is(err, ErrBackupIncomplete) {
+	})); !errors.Is(err, backup.ErrIncomplete) {
 		t.Errorf("a manifest that disagrees: %v", err)
 	}
 	// A blob whose bytes are not its name.
 	if err := try("bad blob", rebuildTar(t, full, func(name string, body []byte) (string, []byte) {
-		if strings.HasPrefix(name, blobsPrefix) && len(body) > 0 {
+		if strings.HasPrefix(name, "blobs/") && len(body) > 0 {
 			body = append([]byte{body[0] ^ 1}, body[1:]...)
 		}
 		return name, body
@@ -376,12 +377,12 @@ func TestBackupReceiveRefusesBrokenStreams(t *testing.T) {
 	}
 	for _, bad := range []string{"index/../escape", "index//x", "../x", "blobs/ABC", "other"} {
 		if err := try(bad, rebuildTar(t, full, func(name string, body []byte) (string, []byte) {
-			if strings.HasPrefix(name, indexPrefix) {
+			if strings.HasPrefix(name, "index/") {
 				return bad, body
 			}
 			return name, body
-		})); !errors.Is(err, ErrBackupIncomplete) {
-			t.Errorf("entry %q: %v, want ErrBackupIncomplete", bad, err)
+		})); !errors.Is(err, backup.ErrIncomplete) {
+			t.Errorf("entry %q: %v, want backup.ErrIncomplete", bad, err)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(a.Config.DataDir), "escape")); err == nil {
@@ -390,8 +391,8 @@ func TestBackupReceiveRefusesBrokenStreams(t *testing.T) {
 
 	full2 := t.TempDir()
 	os.WriteFile(filepath.Join(full2, "x"), []byte("x"), 0o644)
-	if _, err := CreateBackupDir(full2); !errors.Is(err, ErrNotEmpty) {
-		t.Errorf("backup into a directory that is not empty: %v, want ErrNotEmpty", err)
+	if _, err := backup.CreateDir(full2); !errors.Is(err, backup.ErrNotEmpty) {
+		t.Errorf("backup into a directory that is not empty: %v, want backup.ErrNotEmpty", err)
 	}
 }
 
@@ -414,7 +415,8 @@ func TestRestoreRefusals(t *testing.T) {
 		return dir
 	}
 	blob := func(dir string, b []byte) string {
-		return blobPath(dir, cas.Sum(b))
+		h := cas.Sum(b).String()
+		return filepath.Join(dir, "blobs", h[:2], h[2:4], h)
 	}
 	var big []byte
 	for _, b := range bc.assets {
@@ -432,25 +434,25 @@ func TestRestoreRefusals(t *testing.T) {
 			d := t.TempDir()
 			os.WriteFile(filepath.Join(d, "keep"), []byte("mine"), 0o644)
 			return d
-		}, ErrNotEmpty},
-		{"no manifest", damaged(t, func(d string) { os.Remove(filepath.Join(d, manifestName)) }), nil, ErrBackupIncomplete},
+		}, backup.ErrNotEmpty},
+		{"no manifest", damaged(t, func(d string) { os.Remove(filepath.Join(d, "MANIFEST.json")) }), nil, backup.ErrIncomplete},
 		{"index file changed", damaged(t, func(d string) {
 			f := m.IndexFiles[len(m.IndexFiles)-1]
 			p := filepath.Join(d, "index", filepath.FromSlash(f.Name))
 			os.Chmod(p, 0o644)
 			os.WriteFile(p, append([]byte("x"), make([]byte, f.Size)...), 0o644)
-		}), nil, ErrBackupIncomplete},
+		}), nil, backup.ErrIncomplete},
 		{"index file missing", damaged(t, func(d string) {
 			os.Remove(filepath.Join(d, "index", filepath.FromSlash(m.IndexFiles[0].Name)))
-		}), nil, ErrBackupIncomplete},
-		{"blob missing", damaged(t, func(d string) { os.Remove(blob(d, bc.stray)) }), nil, ErrBackupIncomplete},
+		}), nil, backup.ErrIncomplete},
+		{"blob missing", damaged(t, func(d string) { os.Remove(blob(d, bc.stray)) }), nil, backup.ErrIncomplete},
 		{"blob corrupt", damaged(t, func(d string) {
 			p := blob(d, big)
 			os.Chmod(p, 0o644)
 			f, _ := os.OpenFile(p, os.O_RDWR, 0)
 			f.WriteAt([]byte{'#'}, 10)
 			f.Close()
-		}), nil, ErrBackupIncomplete},
+		}), nil, backup.ErrIncomplete},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -459,7 +461,7 @@ func TestRestoreRefusals(t *testing.T) {
 				target = c.target(t)
 			}
 			before, _ := os.ReadDir(target)
-			_, err := Restore(ctx, c.backup, Config{DataDir: target}, RestoreOptions{})
+			_, err := Restore(ctx, c.backup, Config{DataDir: target}, 0)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("restore: %v, want %v", err, c.want)
 			}
@@ -477,8 +479,24 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	// An empty directory is a fine target.
 	target := t.TempDir()
-	if _, err := Restore(ctx, good, Config{DataDir: target}, RestoreOptions{Jobs: 2}); err != nil {
+	if _, err := Restore(ctx, good, Config{DataDir: target}, 2); err != nil {
 		t.Fatalf("restore into an empty directory: %v", err)
+	}
+	checkBackupContent(t, serve(t, openApp(t, Config{DataDir: target})), bc)
+
+	// A backup written before the blob directory was a dirstore kept each
+	// blob at blobs/ab/<hash>: it restores as well.
+	old := damaged(t, func(d string) {
+		for _, b := range [][]byte{bc.stray, big} {
+			h := cas.Sum(b).String()
+			if err := os.Rename(blob(d, b), filepath.Join(d, "blobs", h[:2], h)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	target = filepath.Join(t.TempDir(), "data")
+	if _, err := Restore(ctx, old, Config{DataDir: target}, 0); err != nil {
+		t.Fatalf("restore a backup in the earlier layout: %v", err)
 	}
 	checkBackupContent(t, serve(t, openApp(t, Config{DataDir: target})), bc)
 }

@@ -1,0 +1,628 @@
+// The operators' console: a client of the public API (/api/v1) and nothing
+// else. Pages are rendered from the URL's hash (#/collections, #/unit/ID…);
+// text from the API is always inserted as text, never as markup.
+"use strict";
+
+const TOKEN_KEY = "blockstore.token";
+const PAGE = 20; // rows per page of a list
+
+const state = {
+  access: null,     // "write" or "read", from GET /api/v1/stats
+  poll: null,       // timer of the running sweep's progress
+};
+
+// ---- the API -----------------------------------------------------------
+
+function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+
+class APIError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+// api calls the API with the session's token and returns the parsed JSON
+// (or the Response when raw). 401 opens the token form.
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  if (token()) headers["Authorization"] = "Bearer " + token();
+  if (opts.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(opts.json);
+  }
+  const resp = await fetch(path, { method: opts.method || "GET", headers, body: opts.body, cache: "no-store" });
+  if (!resp.ok) {
+    let code = "", message = resp.status + " " + resp.statusText;
+    try {
+      const e = (await resp.json()).error;
+      if (e) { code = e.code; message = e.message; }
+    } catch (_) { /* not JSON */ }
+    if (resp.status === 401) showTokenForm(token() ? "The token was refused: " + message : "This server requires a bearer token.");
+    throw new APIError(resp.status, code, message);
+  }
+  if (opts.raw) return resp;
+  if (resp.status === 204) return null;
+  return resp.json();
+}
+
+// ---- formatting ----------------------------------------------------------
+
+const numFmt = new Intl.NumberFormat("en-US");
+function num(n) { return n === null || n === undefined ? "–" : numFmt.format(n); }
+
+// bytes formats a size with binary units (KiB, MiB, GiB…).
+function bytes(n) {
+  if (n === null || n === undefined) return "–";
+  // A no-break space keeps a figure and its unit on one line.
+  if (n < 1024) return numFmt.format(n) + "\u00a0B";
+  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n, i = -1;
+  do { v /= 1024; i++; } while (v >= 1024 && i < units.length - 1);
+  return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + "\u00a0" + units[i];
+}
+
+function when(t) {
+  if (!t) return "–";
+  const d = new Date(t);
+  return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace("Z", " UTC");
+}
+
+function seconds(s) { return s < 1 ? (s * 1000).toFixed(0) + " ms" : s.toFixed(s < 10 ? 2 : 1) + " s"; }
+function shortHash(h) { return h ? h.slice(0, 12) + "…" : "–"; }
+function shortID(id) { return id ? id.slice(0, 8) : "–"; }
+function ver(v) { return v === null || v === undefined ? "draft" : "v" + v; }
+
+// ---- DOM helpers ------------------------------------------------------------
+
+// el builds an element: attrs are properties or attributes, children are
+// nodes or strings (inserted as text).
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k in e && typeof v !== "string") e[k] = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function facts(pairs) {
+  return el("dl", { class: "facts" }, pairs.filter(Boolean).map(([k, v, id]) => [el("dt", {}, k), el("dd", { id }, v)]));
+}
+
+function table(head, rows, opts = {}) {
+  return el("div", { class: "table-wrap" }, el("table", { id: opts.id },
+    el("thead", {}, el("tr", {}, head.map(h => el("th", { class: h.num ? "num" : h.cls, scope: "col" }, h.label || h)))),
+    el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: head.length, class: "muted" }, opts.empty || "None.")))));
+}
+
+function cell(v, cls) { return el("td", { class: cls }, v); }
+function numCell(v) { return el("td", { class: "num" }, v); }
+function badge(text, kind) { return el("span", { class: "badge " + (kind || "") }, text); }
+function errorBox(err) { return el("p", { class: "error", role: "alert" }, "Error: " + (err && err.message || err)); }
+
+function mount(title, ...content) {
+  const main = document.getElementById("main");
+  main.replaceChildren(el("h1", {}, title), ...content);
+  document.title = title + " · Blockstore console";
+}
+
+// ---- token and access ----------------------------------------------------
+
+function showTokenForm(why) {
+  const form = document.getElementById("token-form");
+  document.getElementById("token-why").textContent = why;
+  form.hidden = false;
+  document.getElementById("token-input").focus();
+}
+
+function setupToken() {
+  const form = document.getElementById("token-form");
+  form.addEventListener("submit", ev => {
+    ev.preventDefault();
+    const v = document.getElementById("token-input").value.trim();
+    if (v) sessionStorage.setItem(TOKEN_KEY, v);
+    document.getElementById("token-input").value = "";
+    form.hidden = true;
+    state.access = null;
+    route();
+  });
+  document.getElementById("token-forget").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    form.hidden = true;
+    state.access = null;
+    route();
+  });
+  document.getElementById("token-cancel").addEventListener("click", () => { form.hidden = true; });
+  document.getElementById("token-change").addEventListener("click", () =>
+    showTokenForm(token() ? "Replace or forget the token of this tab." : "Enter a token for this server."));
+}
+
+// loadAccess asks GET /api/v1/stats what the token may do, once per token.
+async function loadAccess() {
+  if (state.access) return state.access;
+  const s = await api("/api/v1/stats");
+  setAccess(s.access);
+  return s;
+}
+
+function setAccess(access) {
+  state.access = access;
+  const b = document.getElementById("access");
+  b.hidden = false;
+  b.textContent = access === "read" ? "read-only token" : token() ? "write token" : "open server";
+}
+
+function readOnly() { return state.access === "read"; }
+const READ_ONLY_WHY = "Your token is read-only (--read-token): sweeps need the write token.";
+
+// ---- pages ---------------------------------------------------------------
+
+async function overview() {
+  const s = await api("/api/v1/stats");
+  setAccess(s.access);
+  const d = s.deployment;
+  const kind = { embedded: "Embedded (Pebble + directory)", production: "PostgreSQL + S3", mixed: "Mixed" }[d.kind] || d.kind;
+  const ready = r => r.ready ? badge("ready", "ok") : [badge("not ready", "bad"), " ", el("span", { class: "error" }, r.error || "")];
+  const t = s.totals;
+  let storage;
+  if (t) {
+    const ratio = t.stored_bytes > 0 ? t.referenced_bytes / t.stored_bytes : null;
+    const saved = Math.max(0, t.referenced_bytes - t.stored_bytes);
+    storage = [
+      facts([
+        ["Stored (live blobs)", bytes(t.stored_bytes), "bytes-stored"],
+        ["Referenced by all versions", bytes(t.referenced_bytes), "bytes-referenced"],
+        ["Dedup ratio", ratio === null ? "–" : ratio.toFixed(2) + "×", "dedup"],
+        ["Saved by dedup", bytes(saved), "saved"],
+      ]),
+      el("p", { class: "hint" }, "Referenced counts every stored version of every unit and asset, drafts included, as if each kept its own copy."),
+    ];
+  } else {
+    storage = el("p", { class: "muted" }, s.totals_error || "This index engine reports no totals.");
+  }
+  mount("Overview",
+    el("div", { class: "grid" },
+      el("section", { class: "panel", id: "deployment", "aria-labelledby": "h-dep" }, el("h2", { id: "h-dep" }, "Deployment"),
+        facts([
+          ["Kind", kind, "deployment-kind"],
+          ["Index", d.index + " · " + d.index_location],
+          ["Blobs", d.blobs + " · " + d.blobs_location],
+          ["Index readiness", ready(s.readiness.index), "ready-index"],
+          ["Blob store readiness", ready(s.readiness.blobs), "ready-blobs"],
+          ["Your access", s.access === "read" ? "read-only" : "read and write"],
+        ])),
+      el("section", { class: "panel", id: "totals", "aria-labelledby": "h-tot" }, el("h2", { id: "h-tot" }, "Totals"),
+        t ? facts([
+          ["Collections", el("a", { href: "#/collections" }, num(t.collections)), "total-collections"],
+          ["Units", num(t.units), "total-units"],
+          ["Assets", num(t.assets), "total-assets"],
+          ["Versions", num(t.versions), "total-versions"],
+          ["Blobs", num(t.blobs), "total-blobs"],
+        ]) : el("p", { class: "muted" }, "–")),
+      el("section", { class: "panel", id: "storage", "aria-labelledby": "h-sto" }, el("h2", { id: "h-sto" }, "Storage"), storage),
+      el("section", { class: "panel", id: "last-gc", "aria-labelledby": "h-gc" }, el("h2", { id: "h-gc" }, "Last sweep"),
+        s.last_gc ? runSummary(s.last_gc) : el("p", { class: "muted" }, "No sweep has run yet."),
+        el("p", {}, el("a", { href: "#/gc" }, "Garbage collection →")))),
+    el("section", { class: "panel", "aria-labelledby": "h-col" }, el("h2", { id: "h-col" }, "Collections"),
+      await collectionTable("", 5),
+      el("p", {}, el("a", { href: "#/collections" }, "All collections →"))));
+}
+
+function runStatus(r) {
+  if (r.status === "running" || !r.finished_at) return badge("running", "warn");
+  if (r.status === "failed") return badge("failed", "bad");
+  return badge(r.dry_run ? "dry run" : "swept", r.dry_run ? "" : "ok");
+}
+
+function runSummary(r) {
+  return facts([
+    ["Run", el("a", { href: "#/gc/" + encodeURIComponent(r.id) }, r.id)],
+    ["Status", [runStatus(r), r.error ? [" ", el("span", { class: "error" }, r.error)] : null], "last-gc-status"],
+    ["Started", when(r.started_at)],
+    ["Finished", when(r.finished_at)],
+    [r.dry_run ? "Would free" : "Freed", bytes(r.bytes_freed) + " in " + num(r.blobs_deleted) + (r.blobs_deleted === 1 ? " blob" : " blobs"), "last-gc-freed"],
+  ]);
+}
+
+// collectionTable lists one page of collections with their stats.
+async function collectionTable(cursor, limit) {
+  const q = "?limit=" + limit + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+  const page = await api("/api/v1/collections" + q);
+  const stats = await Promise.all(page.items.map(c =>
+    api("/api/v1/collections/" + c.uuid + "/stats").catch(() => null)));
+  const rows = page.items.map((c, i) => {
+    const st = stats[i];
+    return el("tr", {},
+      cell(el("a", { href: "#/collection/" + c.uuid }, c.name || "(no name)")),
+      cell(el("span", { class: "mono", title: c.uuid }, shortID(c.uuid)), "wide-only"),
+      numCell(st ? num(st.units) : "–"),
+      numCell(st ? num(st.assets) : "–"),
+      numCell(st ? bytes(st.bytes) : "–"),
+      cell(when(c.created_at), "wide-only"));
+  });
+  const t = table(["Name", { label: "UUID", cls: "wide-only" }, { label: "Units", num: true }, { label: "Assets", num: true },
+    { label: "Logical size", num: true }, { label: "Created", cls: "wide-only" }], rows, { id: "collections", empty: "No collections yet." });
+  t.nextCursor = page.next_cursor || "";
+  return t;
+}
+
+async function collections(params) {
+  const cursor = params.get("cursor") || "";
+  const t = await collectionTable(cursor, PAGE);
+  const nav = el("div", { class: "actions" },
+    cursor ? el("a", { href: "#/collections" }, "← First page") : null,
+    t.nextCursor ? el("a", { href: "#/collections?cursor=" + encodeURIComponent(t.nextCursor), id: "next-page" }, "Next page →") : null);
+  mount("Collections", el("section", { class: "panel" }, t, nav),
+    el("p", { class: "hint" }, "Logical size: the latest published version of every unit and asset, before deduplication."));
+}
+
+// moreList renders a list that loads further pages on demand.
+function moreList(path, head, row, id, empty) {
+  const tbody = el("tbody");
+  const t = el("div", { class: "table-wrap" }, el("table", { id },
+    el("thead", {}, el("tr", {}, head.map(h => el("th", { class: h.num ? "num" : h.cls, scope: "col" }, h.label || h)))), tbody));
+  const more = el("button", { type: "button", hidden: true }, "Load more");
+  const status = el("p", { class: "muted" }, "Loading…");
+  let cursor = "";
+  async function load() {
+    more.disabled = true;
+    try {
+      const sep = path.includes("?") ? "&" : "?";
+      const page = await api(path + sep + "limit=" + PAGE + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      page.items.forEach(it => tbody.append(row(it)));
+      cursor = page.next_cursor || "";
+      more.hidden = !cursor;
+      status.textContent = tbody.children.length ? "" : empty;
+    } catch (err) {
+      status.replaceChildren(errorBox(err));
+    }
+    more.disabled = false;
+  }
+  more.addEventListener("click", load);
+  load();
+  return el("div", {}, t, status, more);
+}
+
+async function collection(id) {
+  const c = await api("/api/v1/collections/" + id);
+  const st = await api("/api/v1/collections/" + id + "/stats").catch(() => null);
+  const base = "/api/v1/collections/" + id;
+  mount(c.name || "(unnamed collection)",
+    el("section", { class: "panel" }, facts([
+      ["UUID", el("span", { class: "mono" }, c.uuid)],
+      ["Version", "v" + c.version + " · " + when(c.created_at)],
+      ["Description", c.description || "–"],
+      ["Owner / author", (c.owner || "–") + " / " + (c.author || "–")],
+      ["License", c.license || "–"],
+      ["Garbage collect", c.garbage_collect ? "yes" : "no"],
+      ["Contents", st ? num(st.units) + " units, " + num(st.assets) + " assets, " + bytes(st.bytes) : "–"],
+    ])),
+    el("section", { class: "panel" }, el("h2", {}, "Units"),
+      moreList(base + "/units", ["Name", { label: "Version", num: true }, { label: "Size", num: true },
+        { label: "Hash", cls: "wide-only" }, { label: "Links", num: true }, { label: "Created", cls: "wide-only" }],
+      u => el("tr", {},
+        cell(el("a", { href: "#/unit/" + u.uuid }, u.name || shortID(u.uuid))),
+        numCell(ver(u.version)), numCell(bytes(u.size)),
+        cell(el("span", { class: "mono", title: u.hash }, shortHash(u.hash)), "wide-only"),
+        numCell(num(u.links.length)), cell(when(u.created_at), "wide-only")), "units", "No units.")),
+    el("section", { class: "panel" }, el("h2", {}, "Assets"),
+      moreList(base + "/assets", ["Name", { label: "Type", cls: "wide-only" }, { label: "Version", num: true },
+        { label: "Size", num: true }, { label: "Hash", cls: "wide-only" }],
+      a => el("tr", {},
+        cell(el("a", { href: "#/asset/" + a.uuid }, a.name || shortID(a.uuid))),
+        cell(a.media_type, "wide-only"), numCell(ver(a.version)), numCell(bytes(a.size)),
+        cell(el("span", { class: "mono", title: a.hash }, shortHash(a.hash)), "wide-only")), "assets", "No assets.")));
+}
+
+function historySection(kind, id, current) {
+  return el("section", { class: "panel" }, el("h2", {}, "Version history"),
+    moreList("/api/v1/" + kind + "s/" + id + "/versions", [{ label: "Version", num: true }, "Created", { label: "Size", num: true },
+      { label: "Hash", cls: "wide-only" }],
+    v => el("tr", {},
+      numCell(v.version === current ? el("strong", {}, ver(v.version) + " (shown)") :
+        el("a", { href: "#/" + kind + "/" + id + "/" + v.version }, ver(v.version))),
+      cell(when(v.created_at)), numCell(bytes(v.size)),
+      cell(el("span", { class: "mono", title: v.hash }, shortHash(v.hash)), "wide-only")), "history", "No published versions."));
+}
+
+function linkedBySection(kind, id) {
+  return el("section", { class: "panel" }, el("h2", {}, "Linked by"),
+    moreList("/api/v1/" + kind + "s/" + id + "/linked-by", ["Unit", { label: "Version", num: true }, { label: "Pinned to", num: true }],
+      u => el("tr", {},
+        cell(el("a", { href: "#/unit/" + u.uuid }, u.name || shortID(u.uuid))),
+        numCell(ver(u.version)), numCell(u.link_version ? "v" + u.link_version : "latest")),
+      "linked-by", "No unit's latest version links here."));
+}
+
+async function unit(id, n) {
+  const path = "/api/v1/units/" + id + (n ? "/versions/" + n : "");
+  const u = await api(path + "?expand=links");
+  const olx = el("pre", { class: "olx", id: "olx", tabindex: "0", "aria-label": "OLX" }, "Loading OLX…");
+  api(path + "/olx", { raw: true }).then(r => r.text()).then(t => { olx.textContent = t; })
+    .catch(err => olx.replaceChildren(errorBox(err)));
+  const links = u.links.map(l => el("tr", {},
+    cell(el("a", { href: "#/" + l.kind + "/" + l.target }, shortID(l.target))),
+    cell(l.kind), numCell(l.version ? "v" + l.version : "latest"),
+    numCell(l.resolved ? ver(l.resolved.version) : "missing"),
+    numCell(l.resolved ? bytes(l.resolved.size) : "–")));
+  mount("Unit " + (u.name || shortID(u.uuid)),
+    el("section", { class: "panel" }, facts([
+      ["UUID", el("span", { class: "mono" }, u.uuid)],
+      ["Collection", el("a", { href: "#/collection/" + u.collection }, shortID(u.collection))],
+      ["Version", ver(u.version) + " · " + when(u.created_at), "unit-version"],
+      ["Size", bytes(u.size)],
+      ["Hash", el("span", { class: "mono" }, u.hash)],
+      ["Garbage collect", u.garbage_collect ? "yes" : "no"],
+    ])),
+    el("section", { class: "panel" }, el("h2", {}, "OLX"), olx),
+    el("section", { class: "panel" }, el("h2", {}, "Links"),
+      table(["Target", "Kind", { label: "Pin", num: true }, { label: "Resolves to", num: true }, { label: "Size", num: true }], links,
+        { id: "links", empty: "No links." })),
+    linkedBySection("unit", id),
+    historySection("unit", id, u.version));
+}
+
+async function asset(id, n) {
+  const path = "/api/v1/assets/" + id + (n ? "/versions/" + n : "");
+  const a = await api(path);
+  const download = el("button", { type: "button", id: "download" }, "Download");
+  const status = el("span", { class: "hint" });
+  download.addEventListener("click", () => downloadAsset(path + "/content", a, status));
+  mount("Asset " + (a.name || shortID(a.uuid)),
+    el("section", { class: "panel" }, facts([
+      ["UUID", el("span", { class: "mono" }, a.uuid)],
+      ["Collection", el("a", { href: "#/collection/" + a.collection }, shortID(a.collection))],
+      ["Version", ver(a.version) + " · " + when(a.created_at)],
+      ["Media type", a.media_type],
+      ["Size", bytes(a.size)],
+      ["Hash", el("span", { class: "mono" }, a.hash)],
+      ["Garbage collect", a.garbage_collect ? "yes" : "no"],
+    ]), el("div", { class: "actions" }, download, status)),
+    linkedBySection("asset", id),
+    historySection("asset", id, a.version));
+}
+
+// downloadAsset saves an asset's bytes. Without a token a plain link lets
+// the browser stream them to disk; a token must go in a header, which a
+// link cannot carry, so the bytes are fetched into memory first.
+async function downloadAsset(path, a, status) {
+  const name = a.name || a.uuid;
+  if (!token()) {
+    el("a", { href: path, download: name }).click();
+    return;
+  }
+  status.textContent = "Downloading " + bytes(a.size) + " through this tab…";
+  try {
+    const blob = await (await api(path, { raw: true })).blob();
+    const url = URL.createObjectURL(blob);
+    el("a", { href: url, download: name }).click();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    status.textContent = "";
+  } catch (err) {
+    status.replaceChildren(errorBox(err));
+  }
+}
+
+// ---- garbage collection --------------------------------------------------
+
+function reportView(r) {
+  const phases = (r.phases || []).map(p => el("tr", {},
+    cell(p.name), numCell(seconds(p.seconds)), numCell(num(p.items)), numCell(bytes(p.bytes))));
+  return el("div", { class: "report" },
+    facts([
+      ["Run", el("span", { class: "mono" }, r.id)],
+      ["Kind", r.dry_run ? "dry run (nothing deleted)" : "sweep"],
+      ["Status", [runStatus(r), r.error ? [" ", el("span", { class: "error" }, r.error)] : null]],
+      ["Started / finished", when(r.started_at) + " / " + when(r.finished_at)],
+      ["Retention / grace", (r.retention || "–") + " / " + (r.grace || "–")],
+      [r.dry_run ? "Versions to delete" : "Versions deleted", num(r.versions_deleted), "report-versions"],
+      [r.dry_run ? "Orphaned assets to delete" : "Assets deleted", num(r.assets_deleted), "report-assets"],
+      [r.dry_run ? "Blobs to delete" : "Blobs deleted", num(r.blobs_deleted), "report-blobs"],
+      [r.dry_run ? "Bytes to free" : "Bytes freed", bytes(r.bytes_freed), "report-bytes"],
+      ["Blobs kept", num(r.blobs_kept)],
+      ["Temporary data removed", num(r.temp_items_deleted) + " items, " + bytes(r.temp_bytes_freed)],
+      r.progress ? ["Progress", r.progress.phase + ": " + num(r.progress.items) + " items so far", "report-progress"] : null,
+    ]),
+    el("h3", {}, "Phases"),
+    table(["Phase", { label: "Time", num: true }, { label: "Items", num: true }, { label: "Bytes", num: true }], phases,
+      { empty: "No phase finished yet." }),
+    r.notes && r.notes.length ? [el("h3", {}, "Notes"), el("ul", {}, r.notes.map(n => el("li", {}, n)))] : null);
+}
+
+async function gcPage() {
+  await loadAccess();
+  const out = el("div", { id: "gc-report", "aria-live": "polite" });
+  const dry = el("button", { type: "button", id: "gc-dry-run", class: "primary" }, "Dry run");
+  const sweep = el("button", { type: "button", id: "gc-sweep", class: "danger" }, "Sweep…");
+  const why = el("p", { class: "hint", id: "gc-why" });
+  if (readOnly()) {
+    for (const b of [dry, sweep]) { b.disabled = true; b.title = READ_ONLY_WHY; }
+    why.textContent = READ_ONLY_WHY;
+  }
+  dry.addEventListener("click", async () => {
+    dry.disabled = sweep.disabled = true;
+    out.replaceChildren(el("p", { class: "muted" }, "Dry run under way…"));
+    try {
+      const r = await api("/api/v1/gc", { method: "POST", json: { dry_run: true } });
+      out.replaceChildren(el("h2", {}, "Dry run report"), reportView(r));
+      refreshRuns();
+    } catch (err) {
+      out.replaceChildren(errorBox(err));
+    }
+    dry.disabled = sweep.disabled = false;
+  });
+  sweep.addEventListener("click", () => confirmSweep(out, dry, sweep));
+  const runs = el("div", { id: "gc-runs" });
+  async function refreshRuns() {
+    try {
+      const list = await api("/api/v1/gc/runs?limit=20");
+      runs.replaceChildren(runsTable(list.items));
+      const running = list.items.find(r => !r.finished_at);
+      if (running) watch(running.id, out);
+    } catch (err) {
+      runs.replaceChildren(errorBox(err));
+    }
+  }
+  mount("Garbage collection",
+    el("section", { class: "panel" },
+      el("p", {}, "A sweep deletes versions past retention, orphaned assets and blobs nothing references (DESIGN.md). ",
+        "A dry run deletes nothing and reports what a sweep would delete."),
+      el("div", { class: "actions" }, dry, sweep), why, out),
+    el("section", { class: "panel" }, el("h2", {}, "Past runs"), runs));
+  await refreshRuns();
+}
+
+// confirmSweep runs a dry run first and shows its numbers; only then may
+// the operator start the real sweep.
+async function confirmSweep(out, dry, sweep) {
+  dry.disabled = sweep.disabled = true;
+  out.replaceChildren(el("p", { class: "muted" }, "Dry run first, to show what the sweep would delete…"));
+  let r;
+  try {
+    r = await api("/api/v1/gc", { method: "POST", json: { dry_run: true } });
+  } catch (err) {
+    out.replaceChildren(errorBox(err));
+    dry.disabled = sweep.disabled = false;
+    return;
+  }
+  const go = el("button", { type: "button", class: "danger", id: "gc-confirm" }, "Delete now");
+  const cancel = el("button", { type: "button", id: "gc-cancel" }, "Cancel");
+  const box = el("div", { class: "panel confirm", role: "alertdialog", "aria-labelledby": "confirm-h" },
+    el("h2", { id: "confirm-h" }, "Run a real sweep?"),
+    el("p", {}, "The dry run found: " + num(r.versions_deleted) + " versions, " + num(r.assets_deleted) +
+      " orphaned assets and " + num(r.blobs_deleted) + " blobs (" + bytes(r.bytes_freed) + ") to delete. ",
+      "Deleted data cannot be brought back. Writes that happen meanwhile stay safe."),
+    el("div", { class: "actions" }, go, cancel),
+    reportView(r));
+  out.replaceChildren(box);
+  go.focus();
+  cancel.addEventListener("click", () => {
+    out.replaceChildren(el("p", { class: "muted" }, "Sweep cancelled; nothing was deleted."));
+    dry.disabled = sweep.disabled = false;
+  });
+  go.addEventListener("click", async () => {
+    go.disabled = cancel.disabled = true;
+    try {
+      const started = await api("/api/v1/gc", { method: "POST", json: { dry_run: false, wait: false } });
+      watch(started.id, out);
+    } catch (err) {
+      out.replaceChildren(errorBox(err));
+      dry.disabled = sweep.disabled = false;
+    }
+  });
+}
+
+// watch shows a running sweep's progress until it finishes.
+function watch(id, out) {
+  clearTimeout(state.poll);
+  const tick = async () => {
+    if (!location.hash.startsWith("#/gc")) return; // left the page
+    try {
+      const r = await api("/api/v1/gc/runs/" + encodeURIComponent(id));
+      out.replaceChildren(el("h2", {}, r.finished_at ? "Sweep finished" : "Sweep running"),
+        r.finished_at ? null : el("progress", { "aria-label": "sweep in progress" }), reportView(r));
+      if (!r.finished_at) { state.poll = setTimeout(tick, 1000); return; }
+      for (const b of document.querySelectorAll("#gc-dry-run, #gc-sweep")) b.disabled = readOnly();
+      const runs = await api("/api/v1/gc/runs?limit=20");
+      document.getElementById("gc-runs").replaceChildren(runsTable(runs.items));
+    } catch (err) {
+      out.replaceChildren(errorBox(err));
+    }
+  };
+  tick();
+}
+
+function runsTable(items) {
+  const rows = items.map(r => el("tr", {},
+    cell(el("a", { href: "#/gc/" + encodeURIComponent(r.id) }, when(r.started_at))),
+    cell(runStatus(r)),
+    numCell(num(r.versions_deleted)), numCell(num(r.assets_deleted)), numCell(num(r.blobs_deleted)),
+    numCell(bytes(r.bytes_freed)),
+    numCell(r.finished_at ? seconds((new Date(r.finished_at) - new Date(r.started_at)) / 1000) : "…")));
+  return table(["Started", "Status", { label: "Versions", num: true }, { label: "Assets", num: true },
+    { label: "Blobs", num: true }, { label: "Bytes", num: true }, { label: "Took", num: true }], rows,
+  { id: "runs", empty: "No sweep has run yet." });
+}
+
+async function gcRun(id) {
+  const r = await api("/api/v1/gc/runs/" + encodeURIComponent(id));
+  const out = el("div", { "aria-live": "polite" }, reportView(r));
+  mount("Sweep " + id, el("p", {}, el("a", { href: "#/gc" }, "← Garbage collection")), el("section", { class: "panel" }, out));
+  if (!r.finished_at) watch(id, out);
+}
+
+// ---- changes ---------------------------------------------------------------
+
+async function changes() {
+  const probe = el("p", { class: "muted", id: "changes-probe" }, "Asking the server…");
+  mount("Changes",
+    el("section", { class: "panel notice", id: "changes" },
+      el("h2", {}, "Not available yet"),
+      el("p", {}, "The change feed (GET /api/v1/changes, API.md “Changes”) will list what was committed, in order. ",
+        "This server does not serve it yet, so this page shows nothing rather than a guess."),
+      probe));
+  try {
+    await api("/api/v1/changes/head");
+    probe.textContent = "The server now answers GET /api/v1/changes/head; this console does not show the feed yet.";
+  } catch (err) {
+    probe.textContent = "GET /api/v1/changes/head answered " + err.status + " (" + (err.code || err.message) + ").";
+  }
+}
+
+// ---- routing ---------------------------------------------------------------
+
+const UUID = "([0-9a-fA-F-]{36})";
+const routes = [
+  [/^#?\/?$/, "overview", () => overview()],
+  [/^#\/collections(?:\?(.*))?$/, "collections", m => collections(new URLSearchParams(m[1] || ""))],
+  [new RegExp("^#/collection/" + UUID + "$"), "collections", m => collection(m[1])],
+  [new RegExp("^#/unit/" + UUID + "(?:/(\\d+|draft))?$"), "collections", m => unit(m[1], m[2])],
+  [new RegExp("^#/asset/" + UUID + "(?:/(\\d+|draft))?$"), "collections", m => asset(m[1], m[2])],
+  [/^#\/gc$/, "gc", () => gcPage()],
+  [/^#\/gc\/(.+)$/, "gc", m => gcRun(decodeURIComponent(m[1]))],
+  [/^#\/changes$/, "changes", () => changes()],
+];
+
+async function route() {
+  clearTimeout(state.poll);
+  const hash = location.hash || "#/";
+  const main = document.getElementById("main");
+  for (const [re, section, render] of routes) {
+    const m = hash.match(re);
+    if (!m) continue;
+    for (const a of document.querySelectorAll("nav a[data-section]")) {
+      if (a.dataset.section === section) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    }
+    main.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+    try {
+      // What the token may do, once per token, for the header's badge.
+      if (!state.access && section !== "overview") await loadAccess();
+      await render(m);
+    } catch (err) {
+      mount("Could not load this page", errorBox(err),
+        err.status === 401 ? el("p", {}, "Enter a token above, then the page reloads.") : null);
+    }
+    // Move focus to the new page, unless the token form has asked for it.
+    if (document.getElementById("token-form").hidden) main.focus({ preventScroll: true });
+    return;
+  }
+  mount("Not found", el("p", {}, "No page at " + hash + ". ", el("a", { href: "#/" }, "Overview")));
+}
+
+window.addEventListener("hashchange", route);
+document.addEventListener("DOMContentLoaded", () => {
+  // The skip link must not change the hash, which names the page.
+  document.querySelector(".skip").addEventListener("click", ev => {
+    ev.preventDefault();
+    document.getElementById("main").focus();
+  });
+  setupToken();
+  route();
+});

@@ -1,0 +1,14 @@
+package pgindex
+
+import (
+	"testing"
+
+	"github.com/blockstore/blockstore/index"
+	"github.com/blockstore/blockstore/index/indextest"
+)
+
+func TestStats(t *testing.T) {
+	indextest.RunStats(t, func(t *testing.T, opt index.Options) index.Store {
+		return openTest(t, opt)
+	})
+}
