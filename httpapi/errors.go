@@ -69,6 +69,7 @@ func errorOf(err error) apiError {
 	switch {
 	case errors.Is(err, ErrNotReady):
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
+		e.Message = "not ready: " + unavailable(err)
 	case errors.As(err, &maxBytes), errors.Is(err, ErrTooLarge), errors.Is(err, cas.ErrTooLarge):
 		e.Status, e.Code = http.StatusRequestEntityTooLarge, "too_large"
 		if maxBytes != nil {
@@ -101,25 +102,45 @@ func errorOf(err error) apiError {
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, index.ErrBlobBusy), errors.Is(err, index.ErrUnavailable), errors.Is(err, refs.ErrRetry),
 		errors.Is(err, index.ErrClosed), errors.Is(err, cas.ErrClosed), errors.Is(err, gc.ErrClosed), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, context.Canceled):
+		errors.Is(err, context.Canceled), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.As(err, &netErr),
+		errors.Is(err, refs.ErrBlobStoreUnavailable):
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
-		e.Message = "the service cannot answer now; retry: " + err.Error()
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		// The server's disk, not the request: nothing was stored, and the
-		// same request succeeds once an operator frees space.
-		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
-		e.Message = "the blob store is out of space: nothing was stored; retry once space is freed"
-	case errors.As(err, &netErr):
-		// A store reached over the network (S3) does not answer. The
-		// error names internal endpoints: the log has it, the client not.
-		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
-		e.Message = "a storage service does not answer (network error); retry later"
+		e.Message = unavailable(err)
 	default:
 		e.Status, e.Code = http.StatusInternalServerError, "internal"
 		e.Message = "internal error"
 	}
 	e.Message = tidyMessage(e.Message)
 	return e
+}
+
+// unavailable says what cannot answer behind a 503, and never how it is
+// reached: the errors of the stores name hosts, ports, users, database names
+// and buckets, which the log has (writeError) and the client must not see.
+// The order matters: a full disk is said first, whichever store hit it; an
+// index that does not answer is index.ErrUnavailable (pgindex translates
+// its timeouts and connection errors into it), so a bare deadline or network
+// error left over is the bucket's (s3store.TimeoutError is a deadline).
+func unavailable(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// The server's disk, not the request: nothing was stored, and the
+		// same request succeeds once an operator frees space.
+		return "out of space: nothing was stored; retry once space is freed"
+	case errors.Is(err, index.ErrUnavailable), errors.Is(err, index.ErrClosed):
+		return "the index is unavailable; retry later"
+	case errors.Is(err, refs.ErrBlobStoreUnavailable), errors.Is(err, cas.ErrClosed):
+		return "the blob store is unavailable; retry later"
+	case errors.Is(err, index.ErrBlobBusy), errors.Is(err, refs.ErrRetry):
+		return "a garbage collection sweep is deleting bytes this request needs: nothing was committed; send the request again, with its body"
+	case errors.Is(err, gc.ErrClosed), errors.Is(err, context.Canceled):
+		return "the server is stopping; retry"
+	}
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) {
+		return "the blob store is unavailable; retry later"
+	}
+	return "the service cannot answer now; retry later"
 }
 
 // errorForStatus is the error of a status that the HTTP machinery chose

@@ -210,10 +210,7 @@ func Import(ctx context.Context, c *client.Client, dir string, opt ImportOptions
 	sum.Links = im.links.Load()
 	sum.BlobsUploaded = im.cnt.blobsUploaded.Load()
 	sum.BytesUploaded = im.cnt.bytesUploaded.Load()
-	sum.BytesDeduplicated = max(0, size-sum.BytesUploaded)
-	if size > 0 {
-		sum.DedupRatio = float64(sum.BytesDeduplicated) / float64(size)
-	}
+	sum.countDedup(im.nodes)
 	sum.EntitiesCreated = im.cnt.created.Load()
 	sum.VersionsAdded = im.cnt.versions.Load()
 	sum.Unchanged = im.cnt.same.Load()
