@@ -36,7 +36,7 @@ func addFromFlags(fs *flagSet) *fromFlags {
 		s3AccessKey: fs.String("from-s3-access-key", "", "source: S3 access key"),
 		s3SecretKey: fs.Secret("from-s3-secret-key", "source: S3 secret key"),
 		s3Insecure:  fs.Bool("from-s3-insecure", false, "source: talk plain http to the S3 endpoint"),
-		s3Timeout:   fs.Duration("from-s3-timeout", 30*time.Second, "source: longest wait on the bucket before a request fails"),
+		s3Timeout:   fs.PositiveDuration("from-s3-timeout", 30*time.Second, "source: longest wait on the bucket before a request fails"),
 	}
 }
 
