@@ -223,6 +223,10 @@ type browser struct {
 	mu   sync.Mutex
 	urls []string
 	errs []string
+	// polls are the change feed's long-polls in flight, by request id;
+	// pollCancelled receives one when the page cancels one.
+	polls         map[network.RequestID]bool
+	pollCancelled chan struct{}
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -253,7 +257,7 @@ func newBrowser(t *testing.T) *browser {
 	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(alloc)
 	t.Cleanup(cancelBrowser)
-	b := &browser{ctx: bctx}
+	b := &browser{ctx: bctx, polls: map[network.RequestID]bool{}, pollCancelled: make(chan struct{}, 1)}
 	// Listen starts the browser; chromedp enables the network domain of
 	// the tab, so every request the page makes is an event here.
 	err := chromedp.Listen(bctx, func(ev any) {
@@ -262,6 +266,16 @@ func newBrowser(t *testing.T) *browser {
 		switch ev := ev.(type) {
 		case *network.EventRequestWillBeSent:
 			b.urls = append(b.urls, ev.Request.URL)
+			if strings.Contains(ev.Request.URL, "/api/v1/changes?") && strings.Contains(ev.Request.URL, "wait=") {
+				b.polls[ev.RequestID] = true
+			}
+		case *network.EventLoadingFailed:
+			if b.polls[ev.RequestID] && ev.Canceled {
+				select {
+				case b.pollCancelled <- struct{}{}:
+				default:
+				}
+			}
 		case *runtime.EventExceptionThrown:
 			msg := ev.ExceptionDetails.Text
 			if ev.ExceptionDetails.Exception != nil {
@@ -433,6 +447,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(s.url+"/#/changes"),
 		waitChange("tr", sd.unit, "created", "v1", time.Minute),
 		waitChange("tr", sd.unit, "published", "v2", time.Minute),
+		waitText("#changes-list", "Lesson 1"), // the entity's name, resolved
 	)
 	// A reload would drop this mark: the new row must come without one.
 	get(t, b, "mark the page", chromedp.Evaluate[bool](`window.consoleTestMark = true`))
@@ -447,9 +462,18 @@ func TestBrowser(t *testing.T) {
 	if !get(t, b, "no reload", chromedp.Evaluate[bool](`window.consoleTestMark === true`)) {
 		t.Error("the page reloaded to show the new change")
 	}
-	b.run(t, "leaving the followed view",
-		chromedp.Navigate(s.url+"/ui/#/collection/"+sd.collection),
-		waitText("#units", "Lesson 1"),
+	// Within the page (a hash change, not a navigation that would end every
+	// request anyway): the view itself must end its long-poll.
+	get(t, b, "leave the followed view", chromedp.Evaluate[bool](`(location.hash = "#/collection/`+sd.collection+`") !== ""`))
+	b.run(t, "the collection's page", waitText("#units", "Lesson 1"))
+	select {
+	case <-b.pollCancelled:
+	case <-time.After(10 * time.Second):
+		t.Error("leaving the Changes view did not cancel its long-poll")
+	}
+	b.run(t, "one collection's changes",
+		chromedp.Click(css("#collection-changes")),
+		waitChange("tr", sd.unit, "created", "v1", time.Minute),
 	)
 
 	if errs := b.scriptErrors(); len(errs) > 0 {

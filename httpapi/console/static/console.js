@@ -612,9 +612,38 @@ function changeRow(c) {
     cell(when(c.at)),
     cell(badge(c.event.replace("_", " "), kind)),
     cell(c.kind),
-    cell(el("a", { href: entityHref(c), class: "mono", title: c.uuid }, shortID(c.uuid))),
+    cell(el("a", { href: entityHref(c), class: "mono", title: c.uuid, "data-uuid": c.uuid }, shortID(c.uuid))),
     numCell(c.event === "deleted" && c.version ? v + " removed" : v),
-    cell(el("a", { href: "#/collection/" + c.collection, class: "mono", title: c.collection }, shortID(c.collection)), "wide-only"));
+    cell(el("a", { href: "#/collection/" + c.collection, class: "mono", title: c.collection, "data-uuid": c.collection },
+      shortID(c.collection)), "wide-only"));
+}
+
+// nameEntities replaces the short UUIDs of the links under root that have
+// no name yet by their entities' names, in one POST /api/v1/resolve (which
+// a read token may send), and marks those the index no longer holds. Best
+// effort: on any failure the short UUIDs stay.
+async function nameEntities(root, signal) {
+  const links = [...root.querySelectorAll("a[data-uuid]:not([data-named])")];
+  const ids = [...new Set(links.map(a => a.dataset.uuid))].slice(0, 1000); // the API's most refs at once
+  if (!ids.length) return;
+  let r;
+  try {
+    r = await api("/api/v1/resolve", { method: "POST", json: { refs: ids }, signal });
+  } catch (_) {
+    return;
+  }
+  const names = new Map(r.items.map(it => [it.ref, it.name || ""]));
+  const missing = new Set(r.missing);
+  for (const a of links) {
+    const id = a.dataset.uuid;
+    if (names.get(id)) {
+      a.textContent = names.get(id);
+      a.classList.remove("mono");
+    } else if (missing.has(id)) {
+      a.textContent = shortID(id) + " (deleted)";
+    }
+    if (names.has(id) || missing.has(id)) a.dataset.named = "true";
+  }
 }
 
 // pause waits ms, or less when signal aborts: the spacing of retries.
@@ -650,7 +679,7 @@ async function changes(params) {
       tbody)));
   mount(collection ? "Changes in collection " + shortID(collection) : "Changes",
     el("p", { class: "hint" }, "What was committed, newest first (GET /api/v1/changes): the last " + CHANGES_SHOWN +
-      " changes" + (collection ? " of this collection" : "") + ". Entities deleted since have no page."),
+      " changes" + (collection ? " of this collection" : "") + ", with the entities' current names (those deleted since are marked)."),
     note, section);
 
   let cursor = "";
@@ -676,6 +705,7 @@ async function changes(params) {
         const r = await readLatest(collection, view.signal);
         tbody.replaceChildren(...r.items.map(changeRow));
         showEmpty();
+        nameEntities(tbody, view.signal);
         cursor = r.cursor;
         const notes = [why, r.complete ? "" : "The kept history holds more than " + num(CHANGES_MAX_PAGES * CHANGES_PAGE) +
           " changes, too many to read here: this list starts now. Turn on Follow to see new ones."].filter(Boolean);
@@ -710,6 +740,7 @@ async function changes(params) {
       }
       delay = 1000;
       prepend(page.items);
+      nameEntities(tbody, signal);
       cursor = page.next_cursor;
     }
   }
