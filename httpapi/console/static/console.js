@@ -654,6 +654,7 @@ function pause(ms, signal) {
   });
 }
 
+const FOLLOW_OFF = "Follow is off: changes committed from now on show with Follow or after a reload.";
 const GONE_NOTE = "The feed no longer holds this page's place (410 gone: older than the kept history, " +
   "or the server was restored from a backup), so the list was reloaded from the start.";
 
@@ -738,6 +739,9 @@ async function changes(params) {
         delay = Math.min(delay * 2, RETRY_MAX_MS);
         continue;
       }
+      // Switched off (or on again) meanwhile: a newer loop owns the cursor,
+      // and taking this page too would list its changes twice.
+      if (signal.aborted) return;
       delay = 1000;
       prepend(page.items);
       nameEntities(tbody, signal);
@@ -748,7 +752,7 @@ async function changes(params) {
     if (followCtl) followCtl.abort();
     followCtl = null;
     toggle.checked = false;
-    setFollow("off", "");
+    setFollow("off", FOLLOW_OFF);
     if (err) status.replaceChildren(errorBox(err));
   }
   toggle.addEventListener("change", () => {
@@ -762,7 +766,7 @@ async function changes(params) {
   toggle.disabled = true;
   await load("");
   toggle.disabled = false;
-  setFollow("off", "");
+  setFollow("off", FOLLOW_OFF);
 }
 
 // ---- routing ---------------------------------------------------------------
