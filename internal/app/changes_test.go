@@ -178,6 +178,12 @@ func TestChangesAcrossReplicas(t *testing.T) {
 	seen := map[uuid.UUID]int64{}
 	var n int64
 	apply := func(ch client.Change) error {
+		if ch.Kind == "collection" && ch.UUID == col.UUID {
+			// The head may stop short of the collection's creation while
+			// an older transaction of the database is still open: the
+			// follower then sees it after the head, which is allowed.
+			return nil
+		}
 		if ch.Kind != "unit" || ch.Version == nil {
 			return fmt.Errorf("unexpected change %+v", ch)
 		}
