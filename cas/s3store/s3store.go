@@ -74,6 +74,10 @@ type Config struct {
 	// then fails the call with a *TimeoutError instead of hanging it.
 	// 0 means DefaultTimeout (30s).
 	Timeout time.Duration
+	// PresignExpiry is how long the URLs of PresignGet (the redirects of
+	// `Prefer: redirect`) stay valid; 0 means DefaultPresignExpiry. S3
+	// accepts at most 7 days.
+	PresignExpiry time.Duration
 }
 
 // Store is a cas.Backend over an S3 bucket. It is safe for concurrent use.
@@ -84,6 +88,8 @@ type Store struct {
 	prefix   string
 	partSize uint64
 	timeout  time.Duration
+	// presignExpiry is the life of a presigned URL.
+	presignExpiry time.Duration
 
 	// copyLimit is the size above which Commit copies with ComposeObject
 	// rather than CopyObject, and composePartSize that copy's part size
@@ -146,6 +152,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
+	}
+	if s.presignExpiry, err = presignExpiry(cfg.PresignExpiry); err != nil {
+		return nil, fmt.Errorf("s3store: %w", err)
 	}
 	exists, err := bucketExists(ctx, client, cfg.Bucket)
 	if err != nil {
