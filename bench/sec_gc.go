@@ -126,6 +126,13 @@ func (h *harness) gcRound(ctx context.Context, gt *gcTarget, round int, shape gc
 	}
 	h.logf("gc round %d, %s: wrote %s garbage blobs in %s", round+1, gt.t, count(shape.garbage), time.Since(start).Round(time.Second))
 
+	// Both indexes share the world's one blob directory, which store
+	// identity refuses (a sweep from the wrong index would delete every
+	// blob it does not know): bind this one to it first, as an operator
+	// does after restoring one side, outside the figure.
+	if _, err := runToolEnv(ctx, h.bin, gt.env, "identity", "bind", "--force", "--data", data); err != nil {
+		return err
+	}
 	run, err := runToolEnv(ctx, h.bin, gt.env, "gc", "--data", data, "--grace", "0s", "--json")
 	if err != nil {
 		return err
