@@ -37,6 +37,10 @@ const (
 
 	contentType = "application/octet-stream"
 
+	// maxIdleConnsPerHost is how many idle connections to the bucket are
+	// kept for reuse (minio-go's transport keeps MaxIdleConns, 256, in all).
+	maxIdleConnsPerHost = 128
+
 	blobsDir = "blobs/"
 	tmpDir   = "tmp/"
 
@@ -137,7 +141,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			&credentials.IAM{Client: &http.Client{Transport: http.DefaultTransport}},
 		})
 	}
-	client, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: cfg.Region})
+	// minio-go's transport keeps 16 idle connections per host: a server
+	// answering more clients at once than that would dial and close a
+	// connection to the bucket for every request past the 16th.
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: transport for %s: %w", host, err)
+	}
+	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	client, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: cfg.Region, Transport: tr})
 	if err != nil {
 		return nil, fmt.Errorf("s3store: client for %s: %w", host, err)
 	}
