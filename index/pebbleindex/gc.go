@@ -366,6 +366,7 @@ func (s *Store) DeleteVersions(ctx context.Context, now time.Time, retention tim
 				return err
 			}
 			deleted = append(deleted, vk)
+			t.recordSweep(vk.ID, &e, vk.Version)
 		}
 		return nil
 	})
@@ -440,6 +441,7 @@ func (s *Store) DeleteOrphans(ctx context.Context, cutoff time.Time, ids []uuid.
 				return err
 			}
 			deleted = append(deleted, id)
+			t.recordSweep(id, &e, 0)
 		}
 		return nil
 	})

@@ -25,6 +25,7 @@ type tx struct {
 	// unlinked holds the assets that a removed unit version linked; finish
 	// sets their last-unlinked time.
 	unlinked map[uuid.UUID]struct{}
+	changes  []index.FeedChange // the change feed's records (changes.go)
 }
 
 var _ index.Tx = (*tx)(nil)
