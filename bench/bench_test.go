@@ -65,6 +65,7 @@ func TestHarness(t *testing.T) {
 		"copy (blockstore copy)":                        {Embedded, Postgres},
 		"garbage collection (blockstore gc --grace 0s)": {Embedded, Postgres},
 		"memory":   {Embedded, Postgres},
+		"changes":  {Embedded, Postgres},
 		groupPeers: peers,
 	}
 	groups := map[string]int{}
