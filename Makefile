@@ -4,15 +4,18 @@ GO        ?= go
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 MINIO     := $(GOBIN)/minio
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+BAZEL_REMOTE  := $(GOBIN)/bazel-remote
+BAZEL_REMOTE_VERSION := v2.6.2
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 30s
 DATA      ?= ./blockstore-data
 ADDR      ?= 127.0.0.1:8080
 
 export BLOCKSTORE_MINIO_BIN ?= $(MINIO)
+export BLOCKSTORE_BAZEL_REMOTE_BIN ?= $(BAZEL_REMOTE)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-race vet fmt-check tidy-check lint fuzz bench bench-quick minio chromium clean
+.PHONY: help run build test test-race vet fmt-check tidy-check lint fuzz bench bench-quick minio bazel-remote chromium clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,7 +26,7 @@ run: ## run the service on the embedded default (127.0.0.1:8080, ./blockstore-da
 build: ## build bin/blockstore
 	$(GO) build -o bin/blockstore ./cmd/blockstore
 
-test: minio chromium vet fmt-check tidy-check ## vet, gofmt, go mod tidy, every test with the race detector (fuzz seeds included)
+test: minio bazel-remote chromium vet fmt-check tidy-check ## vet, gofmt, go mod tidy, every test with the race detector (fuzz seeds included)
 	$(GO) test -race -timeout 20m ./...
 
 test-race: test ## the same as test: every test always runs with the race detector
@@ -49,16 +52,30 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	  done; \
 	done
 
-bench: minio ## end-to-end benchmarks at the issues' sizes (several minutes): one table beside the machine's limits and MinIO, also in bench/results/latest.md
+bench: minio bazel-remote ## end-to-end benchmarks at the issues' sizes (several minutes): one table beside the machine's limits and MinIO, also in bench/results/latest.md
 	$(GO) run ./bench/cmd/blockstore-bench -scale default -out bench/results/latest.md
 
-bench-quick: minio ## the same table at small sizes, in under two minutes (bench/results/quick.md)
+bench-quick: minio bazel-remote ## the same table at small sizes, in under two minutes (bench/results/quick.md)
 	$(GO) run ./bench/cmd/blockstore-bench -scale quick -out bench/results/quick.md
 
 minio: $(MINIO) ## build the MinIO server the S3 tests run (once, ~4 minutes)
 
 $(MINIO):
 	GOBIN=$(GOBIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+# bazel-remote is the transfer benchmarks' CAS peer. The module proxy
+# refuses `go install` of it (its version list), so its module is
+# downloaded and built from a writable copy (~2 minutes, once).
+bazel-remote: $(BAZEL_REMOTE) ## build bazel-remote, the transfer benchmarks' CAS peer (once)
+
+$(BAZEL_REMOTE):
+	@set -e; tmp=$$(mktemp -d); trap 'chmod -R u+w "$$tmp"; rm -rf "$$tmp"' EXIT; \
+	cd "$$tmp"; \
+	GOWORK=off $(GO) mod download github.com/buchgr/bazel-remote/v2@$(BAZEL_REMOTE_VERSION); \
+	cp -R "$$($(GO) env GOMODCACHE)/github.com/buchgr/bazel-remote/v2@$(BAZEL_REMOTE_VERSION)" src; \
+	chmod -R u+w src; cd src; \
+	echo "building bazel-remote $(BAZEL_REMOTE_VERSION)"; \
+	GOWORK=off $(GO) build -trimpath -o $(BAZEL_REMOTE) .
 
 # The console's browser tests drive Debian's headless Chromium. Installed
 # with apt-get when missing (sudo when not root); when that fails, CI=true

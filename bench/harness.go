@@ -48,11 +48,14 @@ var ErrMeasurement = errors.New("bench: measurement failed")
 
 // harness is one invocation of Run.
 type harness struct {
-	opt      Options
-	sz       Sizes
-	root     string
-	bin      string
-	minio    *minioServer
+	opt   Options
+	sz    Sizes
+	root  string
+	bin   string
+	minio *minioServer
+	// bazel is the bazel-remote of the transfer peers' table; nil when its
+	// binary is not installed (its column stays empty, and a note says so).
+	bazel    *bazelRemote
 	rep      *Report
 	failures []error
 	// blobBuf is the read buffer of single-stream downloads.
@@ -85,6 +88,11 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	defer h.minio.Stop()
+	defer func() {
+		if h.bazel != nil {
+			h.bazel.Stop()
+		}
+	}()
 
 	for _, s := range Sections {
 		if len(opt.Only) > 0 && !slices.Contains(opt.Only, s) {
@@ -153,6 +161,20 @@ func (h *harness) setup(ctx context.Context) error {
 	drop()
 	h.logf("starting MinIO")
 	if h.minio, err = startMinIO(ctx, filepath.Join(h.root, "minio")); err != nil {
+		return err
+	}
+	if len(h.opt.Only) > 0 && !slices.Contains(h.opt.Only, "transfer") {
+		return nil
+	}
+	bazel, err := bazelRemoteBinary()
+	if err != nil {
+		h.rep.note("*** bazel-remote is not installed (%v): its column is empty ***", err)
+		h.logf("*** %v: the transfer peers' table runs without bazel-remote ***", err)
+		return nil
+	}
+	h.logf("starting bazel-remote")
+	if h.bazel, err = startBazelRemote(ctx, bazel, filepath.Join(h.root, "bazel-remote")); err != nil {
+		h.minio.Stop()
 		return err
 	}
 	return nil

@@ -20,6 +20,9 @@ const (
 	Postgres
 	// MinIO is MinIO alone, through minio-go.
 	MinIO
+	// BazelRemote is bazel-remote alone (a CAS cache that neither fsyncs
+	// nor verifies), over its HTTP API: only in the transfer peers' table.
+	BazelRemote
 	numTargets
 )
 
@@ -31,6 +34,8 @@ func (t Target) String() string {
 		return "postgres+minio"
 	case MinIO:
 		return "minio"
+	case BazelRemote:
+		return "bazel-remote"
 	}
 	return "target(" + strconv.Itoa(int(t)) + ")"
 }
@@ -47,6 +52,9 @@ type Row struct {
 	// says which.
 	Limit     Series
 	LimitName string
+	// Goals are what the issue asks of this row's ratios, printed beside
+	// them in the peers' table (empty: none).
+	Goals peerGoals
 }
 
 // Report is the outcome of Run.
@@ -172,6 +180,9 @@ func (r *Report) Table() [][]string {
 	out := [][]string{tableHeader}
 	group := ""
 	for _, row := range r.Rows {
+		if row.Group == groupPeers {
+			continue
+		}
 		name := row.Name
 		if row.Group != group {
 			group = row.Group
@@ -207,7 +218,25 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "- each figure: median (min–max) of %d run(s); ratios are run-by-run ratios, their median (for a rate >1× is faster, for a latency or a time >1× is slower)\n\n", r.Sizes.Runs)
 
-	rows := r.Table()
+	writeTable(&b, r.Table())
+	if peers := r.PeerTable(); len(peers) > 1 {
+		fmt.Fprintf(&b, "\n## %s\n\n", groupPeers)
+		writeTable(&b, peers)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range r.Notes {
+			b.WriteString("- " + n + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeTable writes rows (header first) as a markdown table whose columns
+// are padded so that it reads as well in a terminal; every column but the
+// first two is right-aligned.
+func writeTable(b *strings.Builder, rows [][]string) {
 	width := make([]int, len(rows[0]))
 	for _, row := range rows {
 		for i, c := range row {
@@ -234,12 +263,4 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	for _, row := range rows[1:] {
 		line(row)
 	}
-	if len(r.Notes) > 0 {
-		b.WriteString("\n")
-		for _, n := range r.Notes {
-			b.WriteString("- " + n + "\n")
-		}
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }

@@ -64,6 +64,14 @@ type Sizes struct {
 	// StreamBytes: the streamed upload during which the server's peak RSS is
 	// read.
 	StreamBytes int64
+
+	// The transfer peers' table (Blockstore beside bazel-remote and MinIO,
+	// one client, fresh blobs each run): PeerLargeCount blobs of
+	// PeerLargeBytes and PeerSmallCount of PeerSmallBytes.
+	PeerLargeCount int
+	PeerLargeBytes int64
+	PeerSmallCount int
+	PeerSmallBytes int64
 }
 
 // Scale names a set of Sizes.
@@ -105,7 +113,8 @@ func (s Scale) Sizes() Sizes {
 			ResolveRequests: 3, ResolveRefs: 40,
 			TreeLarge: 2, TreeLargeBytes: 2 * mib, TreeSmall: 8, TreeSmallBytes: 256 * kib, ImportJobs: 4,
 			GCBlobs: 500, GCGarbagePercent: 10, GCRuns: 1,
-			StreamBytes: 32 * mib,
+			StreamBytes:    32 * mib,
+			PeerLargeCount: 2, PeerLargeBytes: 4 * mib, PeerSmallCount: 8, PeerSmallBytes: 256 * kib,
 		}
 	case Quick:
 		return Sizes{
@@ -115,7 +124,8 @@ func (s Scale) Sizes() Sizes {
 			ResolveRequests: 5, ResolveRefs: 200,
 			TreeLarge: 2, TreeLargeBytes: 16 * mib, TreeSmall: 32, TreeSmallBytes: mib, ImportJobs: 4,
 			GCBlobs: 5000, GCGarbagePercent: 10, GCRuns: 2,
-			StreamBytes: 128 * mib,
+			StreamBytes:    128 * mib,
+			PeerLargeCount: 2, PeerLargeBytes: 32 * mib, PeerSmallCount: 50, PeerSmallBytes: mib,
 		}
 	case Full:
 		sz := Default.Sizes()
@@ -132,6 +142,7 @@ func (s Scale) Sizes() Sizes {
 		ResolveRequests: 20, ResolveRefs: 1000,
 		TreeLarge: 16, TreeLargeBytes: 64 * mib, TreeSmall: 1024, TreeSmallBytes: mib, ImportJobs: 4,
 		GCBlobs: 1000000, GCGarbagePercent: 10, GCRuns: 2,
-		StreamBytes: 4 * gib,
+		StreamBytes:    4 * gib,
+		PeerLargeCount: 2, PeerLargeBytes: 256 * mib, PeerSmallCount: 200, PeerSmallBytes: mib,
 	}
 }

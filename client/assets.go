@@ -138,7 +138,7 @@ func (c *Client) AssetContent(ctx context.Context, id uuid.UUID, at At, opt GetO
 	if err != nil {
 		return nil, err
 	}
-	return c.download(ctx, p+"/content", opt)
+	return c.download(ctx, p+"/content", opt, true)
 }
 
 // AssetLinkedBy returns a page of the units whose latest published version

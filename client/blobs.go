@@ -62,15 +62,29 @@ func (o GetOptions) apply(r *request) error {
 	return nil
 }
 
-// download sends a GET and returns its body unread.
-func (c *Client) download(ctx context.Context, path string, opt GetOptions) (*Download, error) {
+// download sends a GET and returns its body unread. A redirectable path
+// (a blob's or an asset's content) is asked with `Prefer: redirect` when
+// the client prefers redirects.
+func (c *Client) download(ctx context.Context, path string, opt GetOptions, redirectable bool) (*Download, error) {
 	r := &request{method: http.MethodGet, path: path, header: http.Header{}}
 	if err := opt.apply(r); err != nil {
 		return nil, err
 	}
+	// A conditional GET stays with the server: the blob store's ETags are
+	// not Blockstore's.
+	if redirectable && c.preferRedirect && opt.IfNoneMatch == "" {
+		r.header.Set("Prefer", "redirect")
+		r.noFollow = true
+	}
 	resp, err := c.do(ctx, r)
 	if err != nil {
 		return nil, err
+	}
+	if r.noFollow && resp.StatusCode == http.StatusTemporaryRedirect {
+		resp, err = c.followRedirect(ctx, r, resp)
+		if err != nil {
+			return nil, err
+		}
 	}
 	d := &Download{
 		Body:        resp.Body,
@@ -107,7 +121,7 @@ func (c *Client) StatBlob(ctx context.Context, h cas.Hash) (int64, error) {
 // GetBlob streams the bytes of the blob under h. The caller must Close the
 // Download.
 func (c *Client) GetBlob(ctx context.Context, h cas.Hash, opt GetOptions) (*Download, error) {
-	return c.download(ctx, blobPath(h), opt)
+	return c.download(ctx, blobPath(h), opt, true)
 }
 
 // PutBlob stores body under h, a hash the caller computed. It reports

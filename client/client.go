@@ -51,6 +51,13 @@ type Options struct {
 	MaxBackoff time.Duration
 	// UserAgent is sent as User-Agent: "" is DefaultUserAgent.
 	UserAgent string
+	// PreferRedirect asks the server to answer downloads of blobs and of
+	// asset content with a redirect to the blob store's own short-lived URL
+	// (`Prefer: redirect`, honoured on S3 deployments), which the client
+	// then fetches without the token. Bytes then bypass the server, which
+	// does not verify them, and such a Download has no ETag; a redirect
+	// that fails is retried through the server.
+	PreferRedirect bool
 }
 
 // Client talks to one Blockstore server. It is safe for concurrent use.
@@ -62,6 +69,10 @@ type Client struct {
 	backoff    time.Duration
 	maxBackoff time.Duration
 	userAgent  string
+	// preferRedirect is Options.PreferRedirect; noFollow is hc without
+	// following redirects, so that the token never goes to the blob store.
+	preferRedirect bool
+	noFollow       *http.Client
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -96,6 +107,9 @@ func New(baseURL string, opt Options) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: newTransport()}
+	}
+	if opt.PreferRedirect {
+		c.preferRedirects()
 	}
 	switch {
 	case c.retries == 0:
@@ -205,6 +219,8 @@ type request struct {
 	// deleting: a DELETE that answers 404 after an attempt whose outcome is
 	// unknown (the connection broke) succeeded on that attempt.
 	deleting bool
+	// noFollow: a redirect is returned as it is, not followed.
+	noFollow bool
 }
 
 func jsonRequest(method, path string, v any) (*request, error) {
@@ -356,7 +372,11 @@ func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 	if r.idempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", r.idempotencyKey)
 	}
-	resp, err := c.hc.Do(req)
+	hc := c.hc
+	if r.noFollow {
+		hc = c.noFollow
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, &transportError{fmt.Errorf("client: %s %s: %w", r.method, r.path, unwrapURLError(err))}
 	}
@@ -441,4 +461,19 @@ func isConnError(err error) bool {
 // meet: a connection error or a 503 that outlived the retries.
 func IsTemporary(err error) bool {
 	return isConnError(err) || errors.Is(err, ErrUnavailable)
+}
+
+// PreferringRedirects returns a client like c (same server, token and
+// transport) whose downloads prefer redirects, as Options.PreferRedirect.
+func (c *Client) PreferringRedirects() *Client {
+	cc := *c
+	cc.preferRedirects()
+	return &cc
+}
+
+func (c *Client) preferRedirects() {
+	c.preferRedirect = true
+	nf := *c.hc
+	nf.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.noFollow = &nf
 }

@@ -112,7 +112,7 @@ func (c *Client) UnitOLX(ctx context.Context, id uuid.UUID, at At, opt GetOption
 	if err != nil {
 		return nil, err
 	}
-	return c.download(ctx, p+"/olx", opt)
+	return c.download(ctx, p+"/olx", opt, false)
 }
 
 // UnitLinks returns the links of the latest version of a unit (every page

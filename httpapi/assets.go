@@ -210,21 +210,39 @@ func (a *api) getAsset(w http.ResponseWriter, r *http.Request, p httprouter.Para
 	return writeJSON(w, r, http.StatusOK, assetView(asset))
 }
 
-// getAssetContent serves an asset version's bytes with its media type.
+// getAssetContent serves an asset version's bytes with its media type;
+// or, asked with `Prefer: redirect` on a store that signs URLs, redirects
+// to them.
 func (a *api) getAssetContent(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	ref, err := refParam(p)
 	if err != nil {
 		return err
+	}
+	if wantsRedirect(r) && a.svc.Presigns() {
+		asset, err := a.svc.Asset(r.Context(), ref)
+		if err != nil {
+			return err
+		}
+		u, err := a.svc.PresignAsset(r.Context(), asset, assetMediaType(asset))
+		if err != nil {
+			return err
+		}
+		redirect(w, u)
+		return nil
 	}
 	asset, rd, err := a.svc.OpenAsset(r.Context(), ref)
 	if err != nil {
 		return err
 	}
 	defer rd.Close()
-	mt := asset.MediaType
-	if mt == "" {
-		mt = refs.DefaultMediaType
-	}
-	a.serveContent(w, r, content{hash: asset.Hash, mediaType: mt, cacheControl: "no-cache", body: rd})
+	a.serveContent(w, r, content{hash: asset.Hash, mediaType: assetMediaType(asset), cacheControl: "no-cache", body: rd})
 	return nil
+}
+
+// assetMediaType is the Content-Type an asset's bytes are served with.
+func assetMediaType(asset index.Asset) string {
+	if asset.MediaType == "" {
+		return refs.DefaultMediaType
+	}
+	return asset.MediaType
 }

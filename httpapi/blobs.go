@@ -54,11 +54,21 @@ func (a *api) headBlob(w http.ResponseWriter, r *http.Request, p httprouter.Para
 	return nil
 }
 
-// getBlob serves a blob's bytes, with Range, ETag and If-None-Match.
+// getBlob serves a blob's bytes, with Range, ETag and If-None-Match; or,
+// asked with `Prefer: redirect` on a store that signs URLs, redirects to
+// them once the registry says the blob is live.
 func (a *api) getBlob(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	h, err := hashParam(w, p)
 	if err != nil {
 		return err
+	}
+	if wantsRedirect(r) && a.svc.Presigns() {
+		u, err := a.svc.PresignBlob(r.Context(), h, "")
+		if err != nil {
+			return err
+		}
+		redirect(w, u)
+		return nil
 	}
 	rd, err := a.svc.OpenBlob(r.Context(), h)
 	if err != nil {

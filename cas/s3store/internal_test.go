@@ -236,3 +236,22 @@ func TestTranslate(t *testing.T) {
 		t.Errorf("translate(plain) = %v", got)
 	}
 }
+
+func TestPresignExpiry(t *testing.T) {
+	for _, c := range []struct {
+		in, want time.Duration
+		ok       bool
+	}{
+		{0, DefaultPresignExpiry, true},
+		{time.Second, time.Second, true},
+		{7 * 24 * time.Hour, 7 * 24 * time.Hour, true},
+		{time.Millisecond, 0, false},
+		{-time.Minute, 0, false},
+		{8 * 24 * time.Hour, 0, false},
+	} {
+		got, err := presignExpiry(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("presignExpiry(%s) = %s, %v; want %s, ok %v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}

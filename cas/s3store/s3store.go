@@ -37,6 +37,10 @@ const (
 
 	contentType = "application/octet-stream"
 
+	// maxIdleConnsPerHost is how many idle connections to the bucket are
+	// kept for reuse (minio-go's transport keeps MaxIdleConns, 256, in all).
+	maxIdleConnsPerHost = 128
+
 	blobsDir = "blobs/"
 	tmpDir   = "tmp/"
 
@@ -73,6 +77,10 @@ type Config struct {
 	// then fails the call with a *TimeoutError instead of hanging it.
 	// 0 means DefaultTimeout (30s).
 	Timeout time.Duration
+	// PresignExpiry is how long the URLs of PresignGet (the redirects of
+	// `Prefer: redirect`) stay valid; 0 means DefaultPresignExpiry. S3
+	// accepts at most 7 days.
+	PresignExpiry time.Duration
 }
 
 // Store is a cas.Backend over an S3 bucket. It is safe for concurrent use.
@@ -83,6 +91,8 @@ type Store struct {
 	prefix   string
 	partSize uint64
 	timeout  time.Duration
+	// presignExpiry is the life of a presigned URL.
+	presignExpiry time.Duration
 
 	// copyLimit is the size above which Commit copies with ComposeObject
 	// rather than CopyObject, and composePartSize that copy's part size
@@ -136,7 +146,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			&credentials.IAM{Client: &http.Client{Transport: http.DefaultTransport}},
 		})
 	}
-	client, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: cfg.Region})
+	// minio-go's transport keeps 16 idle connections per host: a server
+	// answering more clients at once than that would dial and close a
+	// connection to the bucket for every request past the 16th.
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: transport for %s: %w", host, err)
+	}
+	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	client, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: cfg.Region, Transport: tr})
 	if err != nil {
 		return nil, fmt.Errorf("s3store: client for %s: %w", host, err)
 	}
@@ -151,6 +169,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
+	}
+	if s.presignExpiry, err = presignExpiry(cfg.PresignExpiry); err != nil {
+		return nil, fmt.Errorf("s3store: %w", err)
 	}
 	exists, err := bucketExists(ctx, client, cfg.Bucket)
 	if err != nil {

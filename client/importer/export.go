@@ -29,6 +29,10 @@ type ExportOptions struct {
 	// it such a file is an error (a file with the same bytes is left alone
 	// either way).
 	Overwrite bool
+	// PreferRedirect downloads assets from the blob store's own URLs when
+	// the server offers them (client.Options.PreferRedirect); each file's
+	// hash is checked as always.
+	PreferRedirect bool
 	// Progress, IsTerminal and LogInterval as in ImportOptions.
 	Progress    io.Writer
 	IsTerminal  bool
@@ -58,6 +62,9 @@ type exportItem struct {
 func Export(ctx context.Context, c *client.Client, collection uuid.UUID, dir string, opt ExportOptions) (ExportSummary, error) {
 	start := time.Now()
 	sum := ExportSummary{Collection: collection}
+	if opt.PreferRedirect {
+		c = c.PreferringRedirects()
+	}
 	if opt.Jobs <= 0 {
 		opt.Jobs = runtime.NumCPU()
 	}

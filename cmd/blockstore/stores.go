@@ -17,7 +17,7 @@ type storeFlags struct {
 	s3AccessKey, s3SecretKey                 *string
 	s3Insecure, s3CreateBucket               *bool
 	allowEmbeddedIndexWithS3                 *bool
-	s3Timeout                                *time.Duration
+	s3Timeout, s3PresignExpiry               *time.Duration
 	retention, grace                         *time.Duration
 	maxDeleteShare                           *string
 }
@@ -36,7 +36,9 @@ func addStoreFlags(fs *flagSet) *storeFlags {
 		s3CreateBucket: fs.Bool("s3-create-bucket", true, "create the bucket when it does not exist"),
 		allowEmbeddedIndexWithS3: fs.Bool("allow-embedded-index-with-s3", false,
 			"accept the embedded Pebble index (no --database-url) over an S3 bucket; refused otherwise, as a forgotten --database-url"),
-		s3Timeout:      fs.PositiveDuration("s3-timeout", 30*time.Second, "longest wait on the bucket before a request fails with 503 (a stat, a small PUT, each read, each part handed to an upload)"),
+		s3Timeout: fs.PositiveDuration("s3-timeout", 30*time.Second, "longest wait on the bucket before a request fails with 503 (a stat, a small PUT, each read, each part handed to an upload)"),
+		s3PresignExpiry: fs.PositiveDuration("s3-presign-expiry", s3store.DefaultPresignExpiry,
+			"how long the presigned URLs of a GET with Prefer: redirect stay valid (1s to 168h)"),
 		retention:      fs.Duration("gc-retention", 720*time.Hour, "how long superseded versions are kept when their entity opts in to garbage collection"),
 		grace:          fs.Duration("gc-grace", 24*time.Hour, "blob leases, young stray bytes and recently unlinked assets are kept this long"),
 		maxDeleteShare: fs.String("gc-max-delete-share", "0.5", "a sweep whose plan deletes more than this share (0 to 1) of the stored blobs or bytes stops before deleting any, unless forced"),
@@ -59,7 +61,7 @@ func (f *storeFlags) config() app.Config {
 		S3: s3store.Config{
 			Endpoint: *f.s3Endpoint, Bucket: *f.s3Bucket, Prefix: *f.s3Prefix, Region: *f.s3Region,
 			AccessKey: *f.s3AccessKey, SecretKey: *f.s3SecretKey, Insecure: *f.s3Insecure,
-			CreateBucket: *f.s3CreateBucket, Timeout: *f.s3Timeout,
+			CreateBucket: *f.s3CreateBucket, Timeout: *f.s3Timeout, PresignExpiry: *f.s3PresignExpiry,
 		},
 		AllowEmbeddedIndexWithS3: *f.allowEmbeddedIndexWithS3,
 		GCRetention:              orTiny(*f.retention),

@@ -85,6 +85,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	collection := fs.String("collection", "", "UUID of the collection to export")
 	jobs := fs.Int("jobs", 0, "files downloaded at once (0: the default)")
 	overwrite := fs.Bool("overwrite", false, "replace files that differ from the collection's")
+	preferRedirect := fs.Bool("prefer-redirect", false, "download assets straight from the S3 bucket through the server's presigned redirects (Prefer: redirect)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	dirArg, err := parseWithDir(fs, args, stderr)
 	if err != nil {
@@ -99,7 +100,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	sum, err := importer.Export(ctx, c, id, dirArg, importer.ExportOptions{
-		Jobs: *jobs, Overwrite: *overwrite, Progress: stderr, IsTerminal: isTerminal(stderr),
+		Jobs: *jobs, Overwrite: *overwrite, PreferRedirect: *preferRedirect, Progress: stderr, IsTerminal: isTerminal(stderr),
 	})
 	return printSummary(stdout, *asJSON, sum, err)
 }
