@@ -47,13 +47,11 @@ func (s *Service) MissingBlobs(ctx context.Context, hs []cas.Hash) ([]cas.Hash, 
 }
 
 // OpenBlob opens the bytes stored under h; cas.ErrNotFound when there are
-// none. Small blobs in the cache (OLX) cost no storage round trip. The
+// none. Small blobs in the cache (OLX) cost no storage round trip, inline
+// ones no blob store round trip. The
 // caller must Close the reader.
 func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) {
-	if b, ok := s.cache.get(h); ok {
-		return memReader{bytes.NewReader(b)}, nil
-	}
-	r, err := s.blobs.Open(ctx, h)
+	r, err := s.open(ctx, h)
 	if err != nil {
 		return nil, fmt.Errorf("refs: open blob %s: %w", h, err)
 	}
@@ -266,10 +264,23 @@ func (s *Service) settle(ctx context.Context, st *staged) error {
 	return s.finishBlob(ctx, st.hash, st.size, ticket)
 }
 
-// blobBytes returns the bytes of a small blob, from the cache when it can.
+// blobBytes returns the bytes of a small blob, from the cache when it can,
+// else from the index when inline, else from the blob store.
 // size is the blob's size from the registry: more bytes than that is an
 // error.
 func (s *Service) blobBytes(ctx context.Context, h cas.Hash, size int64) ([]byte, error) {
+	if b, ok := s.cache.get(h); ok {
+		return b, nil
+	}
+	if b, ok, err := s.inlineBytes(ctx, h); err != nil || ok {
+		return b, err
+	}
+	return s.storedBytes(ctx, h, size)
+}
+
+// storedBytes is blobBytes for a blob known not to be inline: the cache,
+// then the blob store.
+func (s *Service) storedBytes(ctx context.Context, h cas.Hash, size int64) ([]byte, error) {
 	if b, ok := s.cache.get(h); ok {
 		return b, nil
 	}
