@@ -11,6 +11,7 @@ import (
 
 	"github.com/blockstore/blockstore/httpapi"
 	"github.com/blockstore/blockstore/internal/app"
+	"github.com/blockstore/blockstore/refs"
 )
 
 // exposureWarnings says what is risky about where and how the server listens.
@@ -34,6 +35,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (loopback by default: Blockstore belongs on a private network)")
 	maxUpload := fs.Int64("max-upload-bytes", 0, "largest blob or asset body accepted, in bytes (0: unlimited)")
 	cacheBytes := fs.Int64("cache-bytes", 0, "memory for the cache of small blobs such as OLX, in bytes (0: 64 MiB; negative: off)")
+	inlineMax := fs.Int64("inline-max-bytes", refs.DefaultInlineMaxBytes, "largest OLX kept in the index rather than the blob store, in bytes (0: none; larger blobs and those stored before stay where they are)")
 	gcInterval := fs.Duration("gc-interval", 0, "run a garbage collection sweep this often (0: never; e.g. 24h)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
 	authToken := fs.Secret("auth-token", "require 'Authorization: Bearer TOKEN' on every route but /healthz, /readyz and /metrics")
@@ -58,6 +60,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.MaxUploadBytes = *maxUpload
 	cfg.CacheBytes = *cacheBytes
+	cfg.InlineMaxBytes = *inlineMax
+	if *inlineMax <= 0 {
+		cfg.InlineMaxBytes = -1 // the flag's 0 is off; the Config's 0 is the default
+	}
 	cfg.Logger = log
 	cfg.Tokens = app.Tokens{Write: *authToken, Read: *readToken}
 	if (*tlsCert == "") != (*tlsKey == "") {
