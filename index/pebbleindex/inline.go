@@ -14,14 +14,13 @@ import (
 // batch with the version that names them, so it costs one WAL write, synced
 // together with the other writers' batches by groupSync, and no blob file.
 //
-// PutInlineBlob writes a registry row in the writer's turn without the
-// registry's. That is safe against the registrations that run meanwhile in
-// the registry's turn, because each one either finds or leaves the row
-// live: an upload's BeginBlob that made the row pending after this
-// transaction read it is overwritten by a live row, and its FinishBlob then
-// finds it live (a fresh lease); a FinishBlob that made it live first is
-// overwritten by a live row again. Neither can make the row deleting; only
-// ClaimBlobs can, and it takes the writer's turn too.
+// PutInlineBlob writes a registry row, so it takes the registry's turn too
+// (after the writer's, the order ClaimBlobs takes them in) and holds it
+// until the batch is applied: a registration that read the row before
+// could otherwise write it back over the inline one (a pending row under a
+// version, or a live row that forgets its bytes are inline). Only the rare
+// transaction that writes a new inline blob waits for registrations; one
+// whose blob is live already takes nothing.
 
 // pInline is the key space of inline bytes: f|hash → the blob's bytes.
 const pInline byte = 'f'
@@ -45,6 +44,16 @@ func (t *tx) PutInlineBlob(h cas.Hash, b []byte) error {
 	row, ok, err := t.blob(h)
 	if err != nil {
 		return err
+	}
+	if !ok || row.State == index.BlobPending {
+		if err := t.takeRegistry(); err != nil {
+			return err
+		}
+		// Read again in the registry's turn: a registration may have
+		// changed the row since.
+		if row, ok, err = t.blob(h); err != nil {
+			return err
+		}
 	}
 	now := fromNS(t.at)
 	switch {
@@ -100,4 +109,21 @@ func (s *Store) UnitInline(ctx context.Context, ref index.Ref) (u index.Unit, b 
 		return nil
 	})
 	return u, b, err
+}
+
+// takeRegistry takes the registry's turn for the rest of the transaction
+// (see PutInlineBlob); a transaction that holds it already, or that runs in
+// it (ClaimBlobs, registrations), takes nothing. The closure must not call
+// a registration (BeginBlob…) after it: that would wait for this turn.
+func (t *tx) takeRegistry() error {
+	if t.registry == nil || t.registryHeld {
+		return nil
+	}
+	select {
+	case t.registry <- struct{}{}:
+		t.registryHeld = true
+		return nil
+	case <-t.ctx.Done():
+		return fmt.Errorf("index: put inline blob: %w", t.ctx.Err())
+	}
 }
