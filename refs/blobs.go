@@ -273,6 +273,9 @@ func (s *Service) blobBytes(ctx context.Context, h cas.Hash, size int64) ([]byte
 		return b, nil
 	}
 	if b, ok, err := s.inlineBytes(ctx, h); err != nil || ok {
+		if ok {
+			s.cache.add(h, b)
+		}
 		return b, err
 	}
 	return s.storedBytes(ctx, h, size)

@@ -64,7 +64,7 @@ func (s *Service) CreateUnit(ctx context.Context, u NewUnit, req Request[index.U
 		}
 		return unit, true, nil
 	}
-	return commit(ctx, s, op)
+	return s.commitOLX(ctx, op, inline, h, u.OLX)
 }
 
 // CommitUnit adds the next published version of a unit. A version identical
@@ -120,6 +120,9 @@ func (s *Service) commitUnit(ctx context.Context, id uuid.UUID, c UnitChange, dr
 		}
 		return u, created, nil
 	}
+	if inline {
+		return s.commitOLX(ctx, op, true, h, *c.OLX)
+	}
 	return commit(ctx, s, op)
 }
 
@@ -134,6 +137,16 @@ func (s *Service) prepareOLX(ctx context.Context, op *writeOp[index.Unit], h cas
 	}
 	op.restore = func(ctx context.Context) error { return s.storeBytes(ctx, h, olx) }
 	return op.restore(ctx)
+}
+
+// commitOLX commits op and, when the OLX went inline with it, keeps the
+// bytes in the cache as storeBytes does for the blob store.
+func (s *Service) commitOLX(ctx context.Context, op *writeOp[index.Unit], inline bool, h cas.Hash, olx []byte) (Answer, error) {
+	ans, err := commit(ctx, s, op)
+	if err == nil && inline && !ans.Replayed {
+		s.cache.add(h, olx)
+	}
+	return ans, err
 }
 
 // baseUnit returns the version whose values a change keeps (index.doc.go,
