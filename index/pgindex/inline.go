@@ -23,19 +23,25 @@ var (
 )
 
 // sqlPutInline makes the row live and inline when it is absent or pending,
-// and stores the bytes of the rows it changed. A live row is left alone
-// (but locked until the transaction ends, as ON CONFLICT does), a deleting
-// one too: the version's share-locked read of the row that follows in the
-// same transaction then says ErrBlobMissing. The content's foreign key is
-// checked at the end of the statement, when the row the CTE inserted is
-// visible.
-const sqlPutInline = `WITH up AS (
+// and stores the bytes of the rows it changed. A live row is left alone and
+// unlocked (commits of the same bytes into many units do not queue on it);
+// a deleting one too: the version's share-locked read of the row that
+// follows in the same transaction then says ErrBlobMissing. A row inserted
+// meanwhile by another transaction is left to that read as well (the
+// statement's snapshot does not see it; the caller retries). The content's
+// foreign key is checked at the end of the statement, when the row the CTE
+// inserted is visible.
+const sqlPutInline = `WITH ins AS (
 	INSERT INTO blobs (hash, size, state, created_at, leased_at, inline) VALUES ($1, $2, 2, $3, $3, true)
-	ON CONFLICT (hash) DO UPDATE SET state = 2, size = EXCLUDED.size, leased_at = EXCLUDED.leased_at, inline = true
-	WHERE blobs.state = 1
+	ON CONFLICT (hash) DO NOTHING
+	RETURNING hash
+), upd AS (
+	UPDATE blobs SET state = 2, size = $2, leased_at = $3, inline = true
+	WHERE hash = $1 AND state = 1 AND NOT EXISTS (SELECT 1 FROM ins)
 	RETURNING hash
 )
-INSERT INTO blob_content (hash, content) SELECT hash, $4 FROM up
+INSERT INTO blob_content (hash, content)
+SELECT hash, $4::bytea FROM ins UNION ALL SELECT hash, $4::bytea FROM upd
 ON CONFLICT (hash) DO NOTHING`
 
 // PutInlineBlob queues the write of b as a live inline blob: it goes out
