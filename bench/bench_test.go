@@ -51,6 +51,7 @@ func TestHarness(t *testing.T) {
 		"units: ingest":                                 {Embedded, Postgres, MinIO},
 		"units: reads":                                  {Embedded, Postgres, MinIO},
 		"import (blockstore import)":                    {Embedded, Postgres},
+		"copy (blockstore copy)":                        {Embedded, Postgres},
 		"garbage collection (blockstore gc --grace 0s)": {Embedded, Postgres},
 		"memory": {Embedded, Postgres},
 	}

@@ -18,7 +18,7 @@ import (
 
 // Sections are the parts of a run, in the order Run takes them; Options.Only
 // selects some.
-var Sections = []string{"limits", "transfer", "units", "import", "gc", "stream"}
+var Sections = []string{"limits", "transfer", "units", "import", "copy", "gc", "stream", "changes"}
 
 // Options configure Run.
 type Options struct {
@@ -103,10 +103,14 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			h.unitsSection(ctx)
 		case "import":
 			h.importSection(ctx)
+		case "copy":
+			h.copySection(ctx)
 		case "gc":
 			h.gcSection(ctx)
 		case "stream":
 			h.streamSection(ctx)
+		case "changes":
+			h.changesSection(ctx)
 		}
 	}
 	h.rep.Duration = time.Since(h.rep.Started)

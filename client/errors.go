@@ -70,6 +70,7 @@ var codeSentinels = map[string]error{
 	"hash_mismatch":         ErrHashMismatch,
 	"unavailable":           ErrUnavailable,
 	"internal":              ErrInternal,
+	"gone":                  ErrGone,
 }
 
 var statusSentinels = map[int]error{
@@ -84,6 +85,7 @@ var statusSentinels = map[int]error{
 	http.StatusUnprocessableEntity:          ErrHashMismatch,
 	http.StatusServiceUnavailable:           ErrUnavailable,
 	http.StatusInternalServerError:          ErrInternal,
+	http.StatusGone:                         ErrGone,
 }
 
 // Is makes errors.Is(err, ErrNotFound) and the like true for an *Error of

@@ -140,6 +140,9 @@ type Options struct {
 	// removed when the sweep ends (at once on Unix, where they are unlinked
 	// while open).
 	TempDir string
+	// ChangeRetention is how long the change feed keeps changes (default
+	// index.DefaultChangeRetention); see changes.go.
+	ChangeRetention time.Duration
 }
 
 // Request is one sweep's parameters; nil durations take the Collector's.

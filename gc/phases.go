@@ -217,5 +217,8 @@ func (s *sweep) runCleanup(ctx context.Context) (int64, int64, error) {
 		return int64(items), bytes, fmt.Errorf("delete expired idempotency records: %w", err)
 	}
 	s.report.IdempotencyDeleted = int64(n)
+	if err := s.pruneChanges(ctx); err != nil {
+		return int64(items + n), bytes, err
+	}
 	return int64(items + n), bytes, nil
 }

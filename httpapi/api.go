@@ -38,6 +38,8 @@ type Options struct {
 	Logger *slog.Logger
 	// GC runs sweeps for POST /api/v1/gc and reports them; nil answers 503.
 	GC GC
+	// Changes serves the change feed (changes.go); nil answers 503.
+	Changes Changes
 	// Backup writes the stream of POST /api/v1/backup; nil refuses it (400).
 	Backup Backup
 	// Stats serves GET /api/v1/stats and /collections/{uuid}/stats.
@@ -176,6 +178,9 @@ func (a *api) routes() []route {
 		{"GET", "/api/v1/assets/:uuid/linked-by", listByID(a.linkedBy(index.KindAsset), linkingView, false)},
 
 		{"POST", "/api/v1/resolve", a.resolve},
+
+		{"GET", "/api/v1/changes", a.changes},
+		{"GET", "/api/v1/changes/head", a.changesHead},
 
 		{"POST", "/api/v1/gc", a.runGC},
 		{"GET", "/api/v1/gc/runs", a.gcRuns},

@@ -3,25 +3,21 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
-
-	"github.com/blockstore/blockstore/internal/backup"
 )
 
-// Backup is what the API needs of the backups of the embedded deployment;
-// *backup.Service satisfies it.
+// Backup is what the API needs of the backups of the embedded deployment.
 type Backup interface {
-	// Write writes a backup stream to w and returns its manifest. It fails
-	// with backup.ErrUnsupported on a deployment it cannot back up (400)
-	// and backup.ErrBusy while a sweep or another backup runs (409).
-	Write(ctx context.Context, w io.Writer) (backup.Manifest, error)
+	// WriteBackup writes a backup stream to w. It fails with an error
+	// wrapping errors.ErrUnsupported on a deployment it cannot back up
+	// (400) and gc.ErrRunning while a sweep or another backup runs (409).
+	WriteBackup(ctx context.Context, w io.Writer) error
 }
-
-var _ Backup = (*backup.Service)(nil)
 
 // backupBuffer is how many bytes of the stream are buffered between the
 // tar writer and the connection.
@@ -34,11 +30,11 @@ const backupBuffer = 256 << 10
 // log says why.
 func (a *api) postBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	if a.opt.Backup == nil {
-		return fmt.Errorf("%w: this server takes no backups", backup.ErrUnsupported)
+		return fmt.Errorf("%w: this server takes no backups", errors.ErrUnsupported)
 	}
 	sw := &streamStart{w: w}
 	bw := bufio.NewWriterSize(sw, backupBuffer)
-	_, err := a.opt.Backup.Write(r.Context(), bw)
+	err := a.opt.Backup.WriteBackup(r.Context(), bw)
 	if err == nil {
 		err = bw.Flush()
 	}

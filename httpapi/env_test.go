@@ -62,6 +62,9 @@ func newEnv(tb testing.TB, opt envOptions) *env {
 		reg.MustRegister(collectors.NewGoCollector())
 		opt.api.Extra = []Route{{Method: http.MethodGet, Pattern: "/metrics", Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}}
 	}
+	if opt.api.Changes == nil {
+		opt.api.Changes = FeedChanges(idx)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

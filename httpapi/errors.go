@@ -15,7 +15,6 @@ import (
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/gc"
 	"github.com/blockstore/blockstore/index"
-	"github.com/blockstore/blockstore/internal/backup"
 	"github.com/blockstore/blockstore/refs"
 )
 
@@ -69,6 +68,7 @@ func errorOf(err error) apiError {
 	switch {
 	case errors.Is(err, ErrNotReady):
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
+		e.Message = "not ready: " + unavailable(err)
 	case errors.As(err, &maxBytes), errors.Is(err, ErrTooLarge), errors.Is(err, cas.ErrTooLarge):
 		e.Status, e.Code = http.StatusRequestEntityTooLarge, "too_large"
 		if maxBytes != nil {
@@ -83,43 +83,64 @@ func errorOf(err error) apiError {
 		e.Hash = &missing.Hash
 		e.Message = "blob " + missing.Hash.String() + " is not stored: upload it (PUT /api/v1/blobs/{hash}) and retry"
 	case errors.Is(err, ErrBadRequest), errors.Is(err, index.ErrInvalid), errors.Is(err, refs.ErrInvalid),
-		errors.Is(err, cas.ErrInvalidHash), errors.Is(err, gc.ErrInvalid), errors.Is(err, backup.ErrUnsupported):
+		errors.Is(err, cas.ErrInvalidHash), errors.Is(err, gc.ErrInvalid), errors.Is(err, errors.ErrUnsupported):
 		e.Status, e.Code = http.StatusBadRequest, "bad_request"
 	case errors.Is(err, errNoRoute), errors.Is(err, index.ErrNotFound), errors.Is(err, cas.ErrNotFound),
 		errors.Is(err, gc.ErrNotFound):
 		e.Status, e.Code = http.StatusNotFound, "not_found"
 	case errors.Is(err, errMethodNotAllowed):
 		e.Status, e.Code = http.StatusMethodNotAllowed, "method_not_allowed"
-	case errors.Is(err, index.ErrConflict), errors.Is(err, refs.ErrKeyReused), errors.Is(err, gc.ErrRunning),
-		errors.Is(err, backup.ErrBusy):
+	case errors.Is(err, index.ErrConflict), errors.Is(err, refs.ErrKeyReused), errors.Is(err, gc.ErrRunning):
 		e.Status, e.Code = http.StatusConflict, "conflict"
 		if errors.As(err, &conflict) && conflict.Holder != uuid.Nil {
 			h := conflict.Holder.String()
 			e.Holder = &h
 		}
-	case errors.Is(err, ErrGCNotConfigured):
+	case errors.Is(err, index.ErrGone):
+		e.Status, e.Code = http.StatusGone, "gone"
+	case errors.Is(err, ErrGCNotConfigured), errors.Is(err, ErrChangesNotConfigured):
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, index.ErrBlobBusy), errors.Is(err, index.ErrUnavailable), errors.Is(err, refs.ErrRetry),
 		errors.Is(err, index.ErrClosed), errors.Is(err, cas.ErrClosed), errors.Is(err, gc.ErrClosed), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, context.Canceled):
+		errors.Is(err, context.Canceled), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.As(err, &netErr),
+		errors.Is(err, refs.ErrBlobStoreUnavailable):
 		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
-		e.Message = "the service cannot answer now; retry: " + err.Error()
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		// The server's disk, not the request: nothing was stored, and the
-		// same request succeeds once an operator frees space.
-		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
-		e.Message = "the blob store is out of space: nothing was stored; retry once space is freed"
-	case errors.As(err, &netErr):
-		// A store reached over the network (S3) does not answer. The
-		// error names internal endpoints: the log has it, the client not.
-		e.Status, e.Code = http.StatusServiceUnavailable, "unavailable"
-		e.Message = "a storage service does not answer (network error); retry later"
+		e.Message = unavailable(err)
 	default:
 		e.Status, e.Code = http.StatusInternalServerError, "internal"
 		e.Message = "internal error"
 	}
 	e.Message = tidyMessage(e.Message)
 	return e
+}
+
+// unavailable says what cannot answer behind a 503, and never how it is
+// reached: the errors of the stores name hosts, ports, users, database names
+// and buckets, which the log has (writeError) and the client must not see.
+// The order matters: a full disk is said first, whichever store hit it; an
+// index that does not answer is index.ErrUnavailable (pgindex translates
+// its timeouts and connection errors into it), so a bare deadline or network
+// error left over is the bucket's (s3store.TimeoutError is a deadline).
+func unavailable(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// The server's disk, not the request: nothing was stored, and the
+		// same request succeeds once an operator frees space.
+		return "out of space: nothing was stored; retry once space is freed"
+	case errors.Is(err, index.ErrUnavailable), errors.Is(err, index.ErrClosed):
+		return "the index is unavailable; retry later"
+	case errors.Is(err, refs.ErrBlobStoreUnavailable), errors.Is(err, cas.ErrClosed):
+		return "the blob store is unavailable; retry later"
+	case errors.Is(err, index.ErrBlobBusy), errors.Is(err, refs.ErrRetry):
+		return "a garbage collection sweep is deleting bytes this request needs: nothing was committed; send the request again, with its body"
+	case errors.Is(err, gc.ErrClosed), errors.Is(err, context.Canceled):
+		return "the server is stopping; retry"
+	}
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) {
+		return "the blob store is unavailable; retry later"
+	}
+	return "the service cannot answer now; retry later"
 }
 
 // errorForStatus is the error of a status that the HTTP machinery chose

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,5 +158,32 @@ func TestEndpointsMatchTheRouter(t *testing.T) {
 	}
 	if !seen["HEAD /api/v1/units/:uuid/olx"] || !seen["HEAD /api/v1/blobs/:hash"] {
 		t.Error("HEAD routes are missing from Endpoints")
+	}
+}
+
+// TestUnavailableMessagesSayWhat: a 503 says which part cannot answer and
+// none of what the cause names (hosts, users, database names, buckets).
+func TestUnavailableMessagesSayWhat(t *testing.T) {
+	detail := errors.New("failed to connect to `user=postgres database=secretdb`: 10.0.0.7:5432 bucket-x")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("pgindex: commit: %w: %w", index.ErrUnavailable, detail), "the index is unavailable"},
+		{fmt.Errorf("%w: refs: ping index: %w: %w", ErrNotReady, index.ErrUnavailable, detail), "not ready: the index is unavailable"},
+		{fmt.Errorf("%w: refs: ping blob store: %w: %w", ErrNotReady, refs.ErrBlobStoreUnavailable, detail), "not ready: the blob store is unavailable"},
+		{fmt.Errorf("cas: open: %w: %w", context.DeadlineExceeded, detail), "the blob store is unavailable"},
+		{fmt.Errorf("cas: put: %w: %w", syscall.ENOSPC, detail), "out of space"},
+		{fmt.Errorf("%w: blob being deleted: %w", refs.ErrRetry, detail), "send the request again"},
+	} {
+		got := errorOf(c.err)
+		if got.Status != http.StatusServiceUnavailable || !strings.Contains(got.Message, c.want) {
+			t.Errorf("%v → %d %q, want 503 saying %q", c.err, got.Status, got.Message, c.want)
+		}
+		for _, s := range []string{"postgres", "secretdb", "10.0.0.7", "bucket-x"} {
+			if strings.Contains(got.Message, s) {
+				t.Errorf("%v → message %q shows %q", c.err, got.Message, s)
+			}
+		}
 	}
 }

@@ -77,6 +77,25 @@ func NewServer(addr string, h http.Handler, opt ServerOptions) *http.Server {
 	}
 }
 
+// onDeadline, when set, is told every deadline minRate sets on a
+// connection ("read" or "write"; the zero time lifts it), so that tests
+// wait for the deadlines the code chose instead of guessing with sleeps.
+var onDeadline func(kind string, at time.Time)
+
+func setReadDeadline(rc *http.ResponseController, at time.Time) {
+	if onDeadline != nil {
+		onDeadline("read", at)
+	}
+	_ = rc.SetReadDeadline(at)
+}
+
+func setWriteDeadline(rc *http.ResponseController, at time.Time) {
+	if onDeadline != nil {
+		onDeadline("write", at)
+	}
+	_ = rc.SetWriteDeadline(at)
+}
+
 // minRate cuts off a client whose request body arrives, or whose response
 // is taken, slower than bytes per window. It works with connection
 // deadlines: each time a window's worth of bytes has moved, the deadline
@@ -91,7 +110,7 @@ func (m *minRate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	// A deadline left by an earlier request on this connection must not
 	// cut this one.
-	_ = rc.SetWriteDeadline(time.Time{})
+	setWriteDeadline(rc, time.Time{})
 	var body *rateBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &rateBody{rc: rc, body: r.Body, min: m.bytes, window: m.window}
@@ -105,7 +124,7 @@ func (m *minRate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// The server flushes what is buffered after the handler returns:
 		// give it a window, not a stale deadline.
-		_ = rc.SetWriteDeadline(time.Now().Add(m.window))
+		setWriteDeadline(rc, time.Now().Add(m.window))
 	}()
 	m.next.ServeHTTP(rw, r)
 }
@@ -125,7 +144,7 @@ type rateBody struct {
 }
 
 func (b *rateBody) extend(now time.Time) {
-	_ = b.rc.SetReadDeadline(now.Add(b.window))
+	setReadDeadline(b.rc, now.Add(b.window))
 }
 
 func (b *rateBody) Read(p []byte) (int, error) {
@@ -143,7 +162,7 @@ func (b *rateBody) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.ended = true
-		_ = b.rc.SetReadDeadline(time.Time{})
+		setReadDeadline(b.rc, time.Time{})
 	case err != nil:
 		b.ended = true
 		if isTimeout(err) {
@@ -185,7 +204,7 @@ func (w *rateWriter) account(n int) {
 	if !w.armed || w.n >= w.min {
 		w.armed = true
 		w.n = 0
-		_ = w.rc.SetWriteDeadline(time.Now().Add(w.window))
+		setWriteDeadline(w.rc, time.Now().Add(w.window))
 	}
 }
 

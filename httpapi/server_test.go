@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,11 +28,52 @@ func (s *slowReader) Read(p []byte) (int, error) {
 	return copy(p, s.chunk), nil
 }
 
+// deadlines records the latest deadlines minRate set (onDeadline).
+type deadlines struct {
+	mu          sync.Mutex
+	read, write time.Time // the latest set, lifted or not
+}
+
+func (d *deadlines) record(kind string, at time.Time) {
+	if at.IsZero() {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if kind == "read" {
+		d.read = at
+	} else {
+		d.write = at
+	}
+}
+
+// past waits until the latest deadline of kind has passed, plus margin:
+// a deadline that was left in force would have fired by then.
+func (d *deadlines) past(kind string, margin time.Duration) {
+	d.mu.Lock()
+	at := d.write
+	if kind == "read" {
+		at = d.read
+	}
+	d.mu.Unlock()
+	<-time.After(time.Until(at) + margin)
+}
+
 func TestMinimumRate(t *testing.T) {
 	const window = 300 * time.Millisecond
+	var dl deadlines
+	onDeadline = dl.record
+	t.Cleanup(func() { onDeadline = nil })
 	slowHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
-		time.Sleep(3 * window) // thinking after the body: not the client's fault
+		// Thinking after the body, not the client's fault: past the read
+		// deadline the body was read under, which must have been lifted.
+		dl.past("read", window/2)
+		if r.Context().Err() != nil {
+			// A deadline left in force ended the request meanwhile.
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	e := newEnv(t, envOptions{
@@ -53,9 +95,10 @@ func TestMinimumRate(t *testing.T) {
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("steady upload: %d", resp.StatusCode)
 		}
-		// The connection is kept alive: a later request on it, after more
-		// than a window, is not cut by a deadline left behind.
-		time.Sleep(2 * window)
+		// The connection is kept alive: a later request on it, once the
+		// deadlines of the first have passed, is not cut by one left behind.
+		dl.past("write", window/2)
+		dl.past("read", window/2)
 		resp, err = client.Head(e.URL + "/api/v1/blobs/" + cas.Sum(data).String())
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("HEAD after the upload: %v %v", resp, err)

@@ -46,11 +46,27 @@ func (s *Service) MissingBlobs(ctx context.Context, hs []cas.Hash) ([]cas.Hash, 
 	return missing, nil
 }
 
-// OpenBlob opens the bytes stored under h; cas.ErrNotFound when there are
-// none. Small blobs in the cache (OLX) cost no storage round trip, inline
-// ones no blob store round trip. The
-// caller must Close the reader.
+// OpenBlob opens the bytes stored under h (GET /blobs/{hash});
+// cas.ErrNotFound when there are none. The registry decides, as for
+// BlobInfo (HEAD): a blob that is pending, being deleted by a sweep or gone
+// from the registry is not found, even while its bytes remain in the blob
+// store or in the cache. Asking the registry, rather than having sweeps
+// evict the cache, holds across replicas: a sweep on one server cannot
+// reach the cache of another. Small blobs in the cache (OLX) then cost no
+// storage round trip, inline ones no blob store round trip. The caller
+// must Close the reader.
 func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) {
+	row, err := s.idx.Blob(ctx, h)
+	switch {
+	case errors.Is(err, index.ErrNotFound):
+		s.cache.remove(h)
+		return nil, fmt.Errorf("refs: blob %s: %w", h, cas.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("refs: look up blob %s: %w", h, err)
+	case row.State != index.BlobLive:
+		s.cache.remove(h)
+		return nil, fmt.Errorf("refs: blob %s is %s: %w", h, row.State, cas.ErrNotFound)
+	}
 	r, err := s.open(ctx, h)
 	if err != nil {
 		return nil, fmt.Errorf("refs: open blob %s: %w", h, err)
@@ -139,6 +155,9 @@ func (s *Service) beginBlob(ctx context.Context, h cas.Hash) (index.BlobState, i
 		}
 		if !errors.Is(err, index.ErrBlobBusy) {
 			return 0, 0, fmt.Errorf("refs: begin upload of blob %s: %w", h, err)
+		}
+		if s.onBusy != nil {
+			s.onBusy(h)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {

@@ -8,9 +8,11 @@ import (
 )
 
 // blobCache keeps the bytes of small blobs (OLX) in memory, least recently
-// used first out, bounded by the total of their lengths. Entries never go
-// stale: the bytes under a hash never change. Callers must not modify the
-// slices they put or get.
+// used first out, bounded by the total of their lengths. The bytes under a
+// hash never change, but a sweep may delete them: an entry is served only
+// for a hash the caller knows is live, from the registry (OpenBlob) or from
+// a version that references it (a version keeps its blob live). Callers
+// must not modify the slices they put or get.
 type blobCache struct {
 	maxBytes int64 // total bound; <= 0 disables the cache
 	maxBlob  int64 // larger blobs are not kept
@@ -75,6 +77,20 @@ func (c *blobCache) add(h cas.Hash, b []byte) {
 	}
 	c.byKey[h] = c.order.PushFront(&cacheEntry{h: h, b: b})
 	c.used += n
+}
+
+// remove drops the entry of h, if any: its blob is no longer live.
+func (c *blobCache) remove(h cas.Hash) {
+	if c.maxBytes <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byKey[h]; ok {
+		c.order.Remove(e)
+		delete(c.byKey, h)
+		c.used -= int64(len(e.Value.(*cacheEntry).b))
+	}
 }
 
 // CacheStats are the counters of the small-blob cache.

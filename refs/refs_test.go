@@ -160,12 +160,23 @@ func TestBusyBlobWaitsForTheSweep(t *testing.T) {
 		t.Fatalf("gave up after %v, want about the busy wait", d)
 	}
 	// The sweep ends while the next upload waits: it goes through.
+	waiting := make(chan struct{})
+	var once sync.Once
+	f.svc.onBusy = func(cas.Hash) { once.Do(func() { close(waiting) }) }
+	swept := make(chan error, 1)
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		f.blobs.Delete(ctx, h)
-		f.idx.Store.ForgetBlobs(ctx, "test-sweep", []cas.Hash{h})
+		<-waiting
+		if err := f.blobs.Delete(ctx, h); err != nil {
+			swept <- err
+			return
+		}
+		swept <- f.idx.Store.ForgetBlobs(ctx, "test-sweep", []cas.Hash{h})
 	}()
+	f.svc.opt.BusyWait = 30 * time.Second // the sweep ends long before
 	_, created, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data))
+	if serr := <-swept; serr != nil {
+		t.Fatalf("ending the sweep: %v", serr)
+	}
 	if err != nil || !created {
 		t.Fatalf("put after the sweep: created %v, %v", created, err)
 	}

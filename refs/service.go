@@ -26,6 +26,10 @@ var (
 	// the client relies on; sending it again (with its body) will succeed.
 	// The API answers 503.
 	ErrRetry = errors.New("refs: try again")
+	// ErrBlobStoreUnavailable: the blob store did not answer Ping. (An
+	// index that does not answer is index.ErrUnavailable.) The API answers
+	// 503.
+	ErrBlobStoreUnavailable = errors.New("refs: blob store unavailable")
 )
 
 // Defaults of Options.
@@ -80,6 +84,10 @@ type Service struct {
 	log   *slog.Logger
 	// inline is idx when it keeps inline blobs, else nil.
 	inline index.InlineReader
+
+	// onBusy, when set, is called each time an upload finds its blob being
+	// deleted by a sweep and is about to wait (tests).
+	onBusy func(cas.Hash)
 }
 
 // New returns a Service over idx and blobs.
@@ -120,10 +128,13 @@ func New(idx index.Store, blobs *cas.Store, opt Options) *Service {
 // Ping says whether the index and the blob store answer (readiness).
 func (s *Service) Ping(ctx context.Context) error {
 	if err := s.idx.Ping(ctx); err != nil {
+		if !errors.Is(err, index.ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", index.ErrUnavailable, err)
+		}
 		return fmt.Errorf("refs: ping index: %w", err)
 	}
 	if err := s.blobs.Ping(ctx); err != nil {
-		return fmt.Errorf("refs: ping blob store: %w", err)
+		return fmt.Errorf("refs: ping blob store: %w: %w", ErrBlobStoreUnavailable, err)
 	}
 	return nil
 }

@@ -37,6 +37,12 @@
 //     uploads under the prefix. MinIO lists unfinished uploads only per key,
 //     so there it finds none; MinIO expires them itself
 //     (api stale_uploads_expiry, 24 hours by default).
+//   - CleanTemp never removes an upload in progress: not one of this
+//     process (tracked by key until Commit or Cancel returns), whatever the
+//     grace, and not one of another process whose last part is younger than
+//     the grace.
+//   - Every delete (Delete, each DeleteObjects request of DeleteMany, the
+//     removals of CleanTemp) takes at most Config.Timeout.
 //   - Error responses are translated to cas sentinels in one function
 //     (translate). Errors name the bucket and key, never credentials.
 //

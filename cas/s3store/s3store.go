@@ -40,9 +40,8 @@ const (
 	blobsDir = "blobs/"
 	tmpDir   = "tmp/"
 
-	// cleanupTimeout bounds the requests that remove temporary data after
-	// the caller's context has ended.
-	cleanupTimeout = time.Minute
+	// maxDeleteKeys is S3's limit of keys in one DeleteObjects request.
+	maxDeleteKeys = 1000
 )
 
 // Config says where the blobs live and how to reach them.
@@ -90,6 +89,12 @@ type Store struct {
 	// (0: minio-go's default, 5 GiB). Tests lower them.
 	copyLimit       int64
 	composePartSize uint64
+	// live are the keys this process is writing (see liveKeys).
+	live liveKeys
+
+	// beforeMove, when set, runs in Commit between the end of a streamed
+	// upload to a temporary key and its copy to the final key (tests).
+	beforeMove func()
 }
 
 var (
@@ -327,6 +332,7 @@ func (s *Store) Create(ctx context.Context, known *cas.Hash) (cas.Writer, error)
 	} else {
 		w.key = s.tmpKey()
 	}
+	s.live.add(w.key)
 	return w, nil
 }
 
@@ -447,6 +453,8 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
 		return errors.New("s3store: commit after the upload ended")
 	}
 	w.ended = true
+	// The key stays live until the temporary object is copied and removed.
+	defer w.s.live.drop(w.key)
 	final := w.s.Key(h)
 	if !w.streaming() {
 		held := w.small
@@ -484,6 +492,9 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
 	if w.known {
 		return nil
 	}
+	if w.s.beforeMove != nil {
+		w.s.beforeMove()
+	}
 	err := w.s.moveTemp(ctx, w.key, final, size)
 	w.s.removeDetached(w.key)
 	return err
@@ -496,6 +507,7 @@ func (w *writer) Cancel() error {
 		return nil
 	}
 	w.ended = true
+	defer w.s.live.drop(w.key)
 	w.small = nil
 	if w.streaming() {
 		w.pw.CloseWithError(errors.New("s3store: upload cancelled"))
@@ -532,15 +544,19 @@ func (s *Store) moveTemp(ctx context.Context, tmp, final string, size int64) err
 	return nil
 }
 
-// removeDetached deletes key even when the caller's context has ended.
+// removeDetached deletes key even when the caller's context has ended,
+// within the timeout like every delete.
 func (s *Store) removeDetached(key string) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := s.bounded(context.Background(), 0)
 	defer cancel()
 	_ = s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
 }
 
 // Delete implements cas.Backend. S3 deletes absent keys without complaint,
-// so Delete checks first.
+// so Delete checks first. The stat and the delete together take at most
+// Config.Timeout: the garbage collector counts on that bound as the longest
+// time one blob-store delete may take, after which it fails with a
+// *TimeoutError.
 func (s *Store) Delete(ctx context.Context, h cas.Hash) error {
 	ctx, cancel := s.bounded(ctx, 0)
 	defer cancel()
@@ -552,9 +568,23 @@ func (s *Store) Delete(ctx context.Context, h cas.Hash) error {
 }
 
 // DeleteMany implements cas.BatchDeleter with DeleteObjects requests (1,000
-// keys each). Absent blobs are not an error.
+// keys each). Absent blobs are not an error. Each request of up to 1,000
+// keys takes at most Config.Timeout (the bound the garbage collector counts
+// on; a call of more keys is split and each part bounded alike).
 func (s *Store) DeleteMany(ctx context.Context, hs []cas.Hash) error {
-	ctx, cancel := context.WithCancel(ctx)
+	for len(hs) > 0 {
+		n := min(len(hs), maxDeleteKeys)
+		if err := s.deleteBatch(ctx, hs[:n]); err != nil {
+			return err
+		}
+		hs = hs[n:]
+	}
+	return nil
+}
+
+// deleteBatch is one DeleteObjects request, bounded by the timeout.
+func (s *Store) deleteBatch(ctx context.Context, hs []cas.Hash) error {
+	ctx, cancel := s.bounded(ctx, 0)
 	defer cancel()
 	objects := make(chan minio.ObjectInfo)
 	go func() {
@@ -572,10 +602,10 @@ func (s *Store) DeleteMany(ctx context.Context, hs []cas.Hash) error {
 		if e.Err == nil || errors.Is(translate(e.Err), cas.ErrNotFound) || first != nil {
 			continue
 		}
-		first = fmt.Errorf("s3store: delete %s: %w", e.ObjectName, translate(e.Err))
+		first = fmt.Errorf("s3store: delete %s: %w", e.ObjectName, s.late(ctx, translate(e.Err)))
 	}
-	if first == nil {
-		first = ctx.Err()
+	if first == nil && ctx.Err() != nil {
+		first = s.late(ctx, ctx.Err())
 	}
 	return first
 }
@@ -609,11 +639,26 @@ func (s *Store) Walk(ctx context.Context, fn func(cas.Info) error) error {
 
 // CleanTemp implements cas.TempCleaner: it deletes temp keys, and aborts
 // unfinished multipart uploads under the prefix, older than olderThan (all
-// of them when it is 0). Ages are by the server's clock. MinIO lists
+// of them when it is 0), but never an upload in progress. MinIO lists
 // unfinished uploads only per key, so there only temp keys are found.
+//
+// In progress means two things. An upload of this process (Create until
+// Commit or Cancel returns, the copy from a temporary key included) is
+// never touched, whatever its age: with no grace, that is the only
+// protection there can be. An upload of another process is judged by its
+// activity, not its start: a multi-GB upload that began long ago but still
+// sends parts is alive, so an upload is aborted only when its last part
+// (from ListObjectParts), or its start when it has none, is older than the
+// cutoff. Activity rather than a lease object keeps the bucket free of
+// bookkeeping and needs nothing of the uploader; a process that crashed
+// stops sending parts, so its uploads age out. Parts are dated by the
+// server and the cutoff by the local clock: clock skew is small beside the
+// grace of a real sweep (24h by default).
 func (s *Store) CleanTemp(ctx context.Context, olderThan time.Duration) (int, int64, error) {
 	cutoff := time.Now().Add(-olderThan)
-	old := func(t time.Time) bool { return olderThan == 0 || t.Before(cutoff) }
+	if olderThan == 0 {
+		cutoff = time.Now().Add(time.Hour) // everything is old
+	}
 	var items int
 	var n int64
 
@@ -626,11 +671,11 @@ func (s *Store) CleanTemp(ctx context.Context, olderThan time.Duration) (int, in
 			listErr = translate(obj.Err)
 			break
 		}
-		if !old(obj.LastModified) {
+		if s.live.has(obj.Key) || !obj.LastModified.Before(cutoff) {
 			continue
 		}
-		if err := s.client.RemoveObject(ctx, s.bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
-			listErr = fmt.Errorf("s3store: delete %s: %w", obj.Key, translate(err))
+		if err := s.remove(ctx, obj.Key); err != nil {
+			listErr = fmt.Errorf("s3store: delete %s: %w", obj.Key, err)
 			break
 		}
 		items++
@@ -655,11 +700,26 @@ func (s *Store) CleanTemp(ctx context.Context, olderThan time.Duration) (int, in
 		if u.Err != nil {
 			return items, n, fmt.Errorf("s3store: list unfinished uploads: %w", translate(u.Err))
 		}
-		if !s.ownsKey(u.Key) || !old(u.Initiated) {
+		if !s.ownsKey(u.Key) {
+			continue
+		}
+		live := s.live.has(u.Key)
+		if keepUpload(live, u.Initiated, time.Time{}, cutoff) {
+			continue
+		}
+		last, err := s.lastPart(ctx, u.Key, u.UploadID)
+		if err != nil {
+			return items, n, fmt.Errorf("s3store: list parts of the upload of %s: %w", u.Key, err)
+		}
+		if keepUpload(live, u.Initiated, last, cutoff) {
 			continue
 		}
 		// Abort this upload only: another one may be writing the same key.
-		if err := s.core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil {
+		actx, acancel := s.bounded(ctx, 0)
+		err = s.core.AbortMultipartUpload(actx, s.bucket, u.Key, u.UploadID)
+		err = s.late(actx, err)
+		acancel()
+		if err != nil {
 			if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
 				continue
 			}
@@ -669,6 +729,79 @@ func (s *Store) CleanTemp(ctx context.Context, olderThan time.Duration) (int, in
 		n += u.Size
 	}
 	return items, n, nil
+}
+
+// keepUpload says whether CleanTemp leaves an unfinished multipart upload
+// alone: one of this process (live), or one whose start or last part
+// (zero when it has none, or when not yet asked) is not older than cutoff.
+func keepUpload(live bool, initiated, lastPart, cutoff time.Time) bool {
+	return live || !initiated.Before(cutoff) || (!lastPart.IsZero() && !lastPart.Before(cutoff))
+}
+
+// lastPart returns when the newest part of an unfinished upload arrived
+// (zero when none has). An upload that is gone meanwhile has no parts.
+func (s *Store) lastPart(ctx context.Context, key, uploadID string) (time.Time, error) {
+	var last time.Time
+	marker := 0
+	for range maxParts/1000 + 1 {
+		pctx, cancel := s.bounded(ctx, 0)
+		res, err := s.core.ListObjectParts(pctx, s.bucket, key, uploadID, marker, 1000)
+		err = s.late(pctx, err)
+		cancel()
+		if err != nil {
+			if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
+				return last, nil
+			}
+			return last, translate(err)
+		}
+		for _, p := range res.ObjectParts {
+			if p.LastModified.After(last) {
+				last = p.LastModified
+			}
+		}
+		if !res.IsTruncated {
+			break
+		}
+		marker = res.NextPartNumberMarker
+	}
+	return last, nil
+}
+
+// remove deletes one key within the timeout.
+func (s *Store) remove(ctx context.Context, key string) error {
+	ctx, cancel := s.bounded(ctx, 0)
+	defer cancel()
+	return s.late(ctx, translate(s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})))
+}
+
+// liveKeys counts the uploads of this process per key (two uploads may
+// write the same final key). CleanTemp never touches a live key.
+type liveKeys struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (l *liveKeys) add(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == nil {
+		l.n = make(map[string]int)
+	}
+	l.n[key]++
+}
+
+func (l *liveKeys) drop(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[key]--; l.n[key] <= 0 {
+		delete(l.n, key)
+	}
+}
+
+func (l *liveKeys) has(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n[key] > 0
 }
 
 func (s *Store) ownsKey(key string) bool {

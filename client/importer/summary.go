@@ -30,9 +30,13 @@ type Summary struct {
 	// this run sent (a unit's OLX counts when its blob was missing).
 	BlobsUploaded int64 `json:"blobs_uploaded"`
 	BytesUploaded int64 `json:"bytes_uploaded"`
-	// BytesDeduplicated: Bytes that were not sent because the server
-	// already had them or the tree held them twice; DedupRatio is their
-	// share of Bytes (0 for an empty tree).
+	// BytesImported: the bytes of the files imported (their entity
+	// created, versioned or unchanged); files that failed, or that a
+	// stopped run never reached, are not in it.
+	BytesImported int64 `json:"bytes_imported"`
+	// BytesDeduplicated: BytesImported that were not sent because the
+	// server already had them or the tree held them twice; DedupRatio is
+	// their share of BytesImported (0 when nothing was imported).
 	BytesDeduplicated int64   `json:"bytes_deduplicated"`
 	DedupRatio        float64 `json:"dedup_ratio"`
 	// EntitiesCreated: new units and assets; VersionsAdded: new versions of
@@ -52,6 +56,33 @@ type Summary struct {
 	// Seconds is the wall time; BytesPerSecond is Bytes over it.
 	Seconds        float64 `json:"seconds"`
 	BytesPerSecond float64 `json:"bytes_per_second"`
+}
+
+// countDedup fills BytesImported, BytesDeduplicated and DedupRatio from
+// the nodes of a finished run. A node is imported when it is done without
+// an error. Its bytes were sent when its blob was uploaded by this run
+// (counted once per blob, however many imported files hold it); the rest
+// were deduplicated. A blob sent for a file that then failed is in
+// BytesUploaded but saved nothing, so it is not subtracted here.
+func (s *Summary) countDedup(nodes []*node) {
+	var imported, sent int64
+	seen := make(map[*blobState]bool)
+	for _, n := range nodes {
+		if !n.done || n.err != nil {
+			continue
+		}
+		imported += n.size
+		if bs := n.blob; bs != nil && bs.counted.Load() && !seen[bs] {
+			seen[bs] = true
+			sent += bs.size
+		}
+	}
+	s.BytesImported = imported
+	s.BytesDeduplicated = max(0, imported-sent)
+	s.DedupRatio = 0
+	if imported > 0 {
+		s.DedupRatio = float64(s.BytesDeduplicated) / float64(imported)
+	}
 }
 
 // Duration is Seconds as a time.Duration.

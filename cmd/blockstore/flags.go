@@ -12,10 +12,23 @@ import (
 // flagSet is a flag.FlagSet whose every flag also reads an environment
 // variable: --s3-bucket ↔ BLOCKSTORE_S3_BUCKET. A flag given on the command
 // line wins over the environment, which wins over the default.
+//
+// Every duration flag is checked after Parse, whichever source set it: a
+// negative duration is refused (it would otherwise read as "tiny" or "off"
+// somewhere downstream), and so is zero for a flag registered with
+// PositiveDuration, where zero means nothing (a timeout).
 type flagSet struct {
 	*flag.FlagSet
-	envErr  []string
-	secrets map[string]*string // flag name → value, filled from the environment after Parse
+	envErr    []string
+	secrets   map[string]*string // flag name → value, filled from the environment after Parse
+	durations []durationFlag
+}
+
+// durationFlag is a registered duration and the least value it may take.
+type durationFlag struct {
+	name     string
+	p        *time.Duration
+	positive bool // zero is refused too
 }
 
 func newFlagSet(name, usage string) *flagSet {
@@ -91,7 +104,17 @@ func (fs *flagSet) Int64(name string, def int64, usage string) *int64 {
 	return fs.FlagSet.Int64(name, def, fs.usage(name, usage))
 }
 
+// Duration is a duration flag of zero or more.
 func (fs *flagSet) Duration(name string, def time.Duration, usage string) *time.Duration {
+	return fs.duration(name, def, usage, false)
+}
+
+// PositiveDuration is a duration flag that must be more than zero.
+func (fs *flagSet) PositiveDuration(name string, def time.Duration, usage string) *time.Duration {
+	return fs.duration(name, def, usage, true)
+}
+
+func (fs *flagSet) duration(name string, def time.Duration, usage string, positive bool) *time.Duration {
 	if v, ok := fs.env(name); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -99,7 +122,33 @@ func (fs *flagSet) Duration(name string, def time.Duration, usage string) *time.
 		}
 		def = d
 	}
-	return fs.FlagSet.Duration(name, def, fs.usage(name, usage))
+	p := fs.FlagSet.Duration(name, def, fs.usage(name, usage))
+	fs.durations = append(fs.durations, durationFlag{name: name, p: p, positive: positive})
+	return p
+}
+
+// checkDurations refuses negative durations, and zero where it is refused,
+// naming the flag and, when the value came from there, its variable.
+func (fs *flagSet) checkDurations(given map[string]bool) error {
+	var bad []string
+	for _, d := range fs.durations {
+		if *d.p > 0 || (*d.p == 0 && !d.positive) {
+			continue
+		}
+		want := "zero or more"
+		if d.positive {
+			want = "more than zero"
+		}
+		src := "--" + d.name + " " + d.p.String()
+		if v, ok := fs.env(d.name); ok && !given[d.name] {
+			src = fmt.Sprintf("%s=%q (--%s)", envName(d.name), v, d.name)
+		}
+		bad = append(bad, fmt.Sprintf("%s: want a duration of %s", src, want))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s", strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // Parse parses args and reports environment variables that did not parse.
@@ -117,5 +166,5 @@ func (fs *flagSet) Parse(args []string) error {
 			*p = v
 		}
 	}
-	return nil
+	return fs.checkDurations(given)
 }

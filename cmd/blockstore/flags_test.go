@@ -2,7 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -85,6 +91,64 @@ func TestUsage(t *testing.T) {
 		code := run(t.Context(), tt.args, &out, &out)
 		if code != tt.code || !strings.Contains(out.String(), tt.want) {
 			t.Errorf("blockstore %q: exit %d, want %d; output %q should contain %q", tt.args, code, tt.code, out.String(), tt.want)
+		}
+	}
+}
+
+// TestNonsenseDurationsAreUsageErrors runs the real binary: a negative
+// duration, on the command line or in the environment, and a zero where zero
+// means nothing (a timeout), stop the command with exit 2 and a message
+// naming the flag, before anything is opened.
+func TestNonsenseDurationsAreUsageErrors(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	tests := []struct {
+		cmd  []string
+		env  string // NAME=VALUE, or ""
+		want string
+	}{
+		{[]string{"serve", "--gc-grace", "-1h"}, "", "--gc-grace"},
+		{[]string{"serve", "--gc-retention", "-5m"}, "", "--gc-retention"},
+		{[]string{"serve", "--gc-interval", "-1s"}, "", "--gc-interval"},
+		{[]string{"serve", "--s3-timeout", "-30s"}, "", "--s3-timeout"},
+		{[]string{"serve", "--s3-timeout", "0s"}, "", "--s3-timeout"},
+		{[]string{"serve", "--shutdown-timeout", "-1s"}, "", "--shutdown-timeout"},
+		{[]string{"serve", "--shutdown-timeout", "0s"}, "", "--shutdown-timeout"},
+		{[]string{"serve"}, "BLOCKSTORE_GC_GRACE=-1h", "BLOCKSTORE_GC_GRACE"},
+		{[]string{"serve"}, "BLOCKSTORE_GC_RETENTION=-5m", "BLOCKSTORE_GC_RETENTION"},
+		{[]string{"serve"}, "BLOCKSTORE_S3_TIMEOUT=0", "BLOCKSTORE_S3_TIMEOUT"},
+		{[]string{"gc", "--gc-grace", "-1h"}, "", "--gc-grace"},
+		{[]string{"verify", "--gc-retention", "-1h"}, "", "--gc-retention"},
+		{[]string{"backup", t.TempDir(), "--s3-timeout", "-1s"}, "", "--s3-timeout"},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cmd := exec.CommandContext(ctx, bin, append(tt.cmd, "--data", data, "--addr", "127.0.0.1:0")...)
+		if tt.cmd[0] != "serve" {
+			cmd = exec.CommandContext(ctx, bin, append(tt.cmd, "--data", data)...)
+		}
+		cmd.Env = os.Environ()
+		if tt.env != "" {
+			cmd.Env = append(cmd.Env, tt.env)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		out, err := cmd.CombinedOutput()
+		cancel()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%q: %v", tt.cmd, err)
+		}
+		if code != exitUsage || !strings.Contains(string(out), tt.want) {
+			t.Errorf("blockstore %q (%s): exit %d, want %d with a message naming %s; output:\n%s", tt.cmd, tt.env, code, exitUsage, tt.want, out)
+		}
+		if _, err := os.Stat(data); err == nil {
+			t.Fatalf("blockstore %q (%s) created the data directory before refusing its flags", tt.cmd, tt.env)
 		}
 	}
 }

@@ -11,6 +11,7 @@
 //	blockstore restore    bring a backup back into an empty data directory
 //	blockstore import     import a directory (an OLX export or plain files)
 //	blockstore export     write a collection back to a directory
+//	blockstore copy       copy a whole deployment into another (embedded → PostgreSQL + S3, …)
 //	blockstore version    print the version
 package main
 
@@ -52,6 +53,8 @@ func commands() []command {
 		{"restore", "bring a backup back into an empty data directory", runRestore},
 		{"import", "import a directory into a collection through a server", runImport},
 		{"export", "write a collection's latest units and assets to a directory", runExport},
+		{"changes", "print the change feed through a server, one change per line (--follow keeps waiting)", runChanges},
+		{"copy", "copy a whole deployment (index and blobs, every version) into another", runCopy},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "blockstore", version)
 			return nil

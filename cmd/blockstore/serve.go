@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/blockstore/blockstore/httpapi"
+	"github.com/blockstore/blockstore/index"
 	"github.com/blockstore/blockstore/internal/app"
 	"github.com/blockstore/blockstore/refs"
 )
@@ -37,7 +38,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cacheBytes := fs.Int64("cache-bytes", 0, "memory for the cache of small blobs such as OLX, in bytes (0: 64 MiB; negative: off)")
 	inlineMax := fs.Int64("inline-max-bytes", refs.DefaultInlineMaxBytes, "largest OLX kept in the index rather than the blob store, in bytes (0: none; larger blobs and those stored before stay where they are)")
 	gcInterval := fs.Duration("gc-interval", 0, "run a garbage collection sweep this often (0: never; e.g. 24h)")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
+	changesRetention := fs.Duration("changes-retention", index.DefaultChangeRetention, "how long the change feed keeps its history (at least 168h, 7 days); sweeps prune older changes")
+	shutdownTimeout := fs.PositiveDuration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
 	authToken := fs.Secret("auth-token", "require 'Authorization: Bearer TOKEN' on every route but /healthz, /readyz and /metrics")
 	readToken := fs.Secret("read-token", "a read-only token: GET and HEAD, POST /api/v1/resolve and /api/v1/blobs/missing")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM), with --tls-key")
@@ -64,6 +66,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *inlineMax <= 0 {
 		cfg.InlineMaxBytes = -1 // the flag's 0 is off; the Config's 0 is the default
 	}
+	if *changesRetention < index.DefaultChangeRetention {
+		return usageError{fmt.Errorf("--changes-retention %s: the change feed keeps at least %s", *changesRetention, index.DefaultChangeRetention)}
+	}
+	cfg.ChangeRetention = *changesRetention
 	cfg.Logger = log
 	cfg.Tokens = app.Tokens{Write: *authToken, Read: *readToken}
 	if (*tlsCert == "") != (*tlsKey == "") {

@@ -40,6 +40,58 @@ type server struct {
 	URL  string
 	done chan error
 	logs *syncBuffer
+
+	mu       sync.Mutex
+	watchers map[string]chan struct{} // closed when a line holds the key
+}
+
+// logged returns a channel closed once the server has logged a line
+// containing substr (at once when it already has).
+func (s *server) logged(substr string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{})
+	if strings.Contains(s.logs.String(), substr) {
+		close(ch)
+		return ch
+	}
+	if s.watchers == nil {
+		s.watchers = map[string]chan struct{}{}
+	}
+	s.watchers[substr] = ch
+	return ch
+}
+
+func (s *server) line(l string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintln(s.logs, l)
+	for k, ch := range s.watchers {
+		if strings.Contains(l, k) {
+			close(ch)
+			delete(s.watchers, k)
+		}
+	}
+}
+
+// inFlight reads the server's gauge of requests being served (the /metrics
+// request that asks included).
+func (s *server) inFlight(t *testing.T) int {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var n int
+		if _, err := fmt.Sscanf(sc.Text(), "blockstore_http_requests_in_flight %d", &n); err == nil {
+			return n
+		}
+	}
+	t.Fatal("no blockstore_http_requests_in_flight in /metrics")
+	return 0
 }
 
 type syncBuffer struct {
@@ -84,7 +136,7 @@ func startServer(t *testing.T, args ...string) *server {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			fmt.Fprintln(s.logs, line)
+			s.line(line)
 			if m := listening.FindStringSubmatch(line); m != nil {
 				select {
 				case found <- m[1]:
@@ -136,11 +188,25 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	if _, err := pw.Write(payload[:1<<16]); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the request is now in flight
+	// The server counts the upload among its requests in flight (beside
+	// the /metrics request that asks): it is being served.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; s.inFlight(t) < 2; i++ {
+		if i == 1000 {
+			t.Fatal("the upload never became a request in flight")
+		}
+		<-tick.C
+	}
+	draining := s.logged("shutting down: draining requests in flight")
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-draining:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not start draining after SIGTERM:\n%s", s.logs.String())
+	}
 	if _, err := pw.Write(payload[1<<16:]); err != nil {
 		t.Fatal(err)
 	}

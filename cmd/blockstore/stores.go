@@ -36,7 +36,7 @@ func addStoreFlags(fs *flagSet) *storeFlags {
 		s3CreateBucket: fs.Bool("s3-create-bucket", true, "create the bucket when it does not exist"),
 		allowEmbeddedIndexWithS3: fs.Bool("allow-embedded-index-with-s3", false,
 			"accept the embedded Pebble index (no --database-url) over an S3 bucket; refused otherwise, as a forgotten --database-url"),
-		s3Timeout:      fs.Duration("s3-timeout", 30*time.Second, "longest wait on the bucket before a request fails with 503 (a stat, a small PUT, each read, each part handed to an upload)"),
+		s3Timeout:      fs.PositiveDuration("s3-timeout", 30*time.Second, "longest wait on the bucket before a request fails with 503 (a stat, a small PUT, each read, each part handed to an upload)"),
 		retention:      fs.Duration("gc-retention", 720*time.Hour, "how long superseded versions are kept when their entity opts in to garbage collection"),
 		grace:          fs.Duration("gc-grace", 24*time.Hour, "blob leases, young stray bytes and recently unlinked assets are kept this long"),
 		maxDeleteShare: fs.String("gc-max-delete-share", "0.5", "a sweep whose plan deletes more than this share (0 to 1) of the stored blobs or bytes stops before deleting any, unless forced"),
@@ -69,8 +69,9 @@ func (f *storeFlags) config() app.Config {
 
 // orTiny keeps an explicit zero duration from reading as "the default" in
 // app.Config: 0s on the command line means no grace (or no retention).
+// Negative durations never get here: flagSet.Parse refuses them.
 func orTiny(d time.Duration) time.Duration {
-	if d <= 0 {
+	if d == 0 {
 		return time.Nanosecond
 	}
 	return d

@@ -49,7 +49,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cf := addClientFlags(fs)
 	collection := fs.String("collection", "", "UUID of the collection to import into")
 	newCollection := fs.String("new-collection", "", "create a collection with this name and import into it")
-	jobs := fs.Int("jobs", 0, "files hashed and uploaded at once (0: one per core, at least 4)")
+	jobs := fs.Int("jobs", 0, "files hashed and uploaded at once (0: the number of CPUs)")
 	gcFlag := fs.Bool("garbage-collect", false, "let GC collect old versions and orphaned assets of what this import creates")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	dirArg, err := parseWithDir(fs, args, stderr)

@@ -61,6 +61,7 @@ var sections = []struct {
 	{"hostile", testHostile},
 	{"concurrency", testConcurrency},
 	{"operations", testOperations},
+	{"changes", testChanges},
 }
 
 // J is a JSON object to send.

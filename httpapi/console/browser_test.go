@@ -223,6 +223,10 @@ type browser struct {
 	mu   sync.Mutex
 	urls []string
 	errs []string
+	// polls are the change feed's long-polls in flight, by request id;
+	// pollCancelled receives one when the page cancels one.
+	polls         map[network.RequestID]bool
+	pollCancelled chan struct{}
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -253,7 +257,7 @@ func newBrowser(t *testing.T) *browser {
 	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(alloc)
 	t.Cleanup(cancelBrowser)
-	b := &browser{ctx: bctx}
+	b := &browser{ctx: bctx, polls: map[network.RequestID]bool{}, pollCancelled: make(chan struct{}, 1)}
 	// Listen starts the browser; chromedp enables the network domain of
 	// the tab, so every request the page makes is an event here.
 	err := chromedp.Listen(bctx, func(ev any) {
@@ -262,6 +266,16 @@ func newBrowser(t *testing.T) *browser {
 		switch ev := ev.(type) {
 		case *network.EventRequestWillBeSent:
 			b.urls = append(b.urls, ev.Request.URL)
+			if strings.Contains(ev.Request.URL, "/api/v1/changes?") && strings.Contains(ev.Request.URL, "wait=") {
+				b.polls[ev.RequestID] = true
+			}
+		case *network.EventLoadingFailed:
+			if b.polls[ev.RequestID] && ev.Canceled {
+				select {
+				case b.pollCancelled <- struct{}{}:
+				default:
+				}
+			}
 		case *runtime.EventExceptionThrown:
 			msg := ev.ExceptionDetails.Text
 			if ev.ExceptionDetails.Exception != nil {
@@ -325,6 +339,21 @@ func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// waitChange waits, up to timeout, until a row of the Changes view matching
+// rowSel (within its body) shows event for the unit id at version.
+func waitChange(rowSel, id, event, version string, timeout time.Duration) chromedp.Action[chromedp.Void] {
+	js := fmt.Sprintf(`[...document.querySelectorAll("#changes-list tbody > %s")].some(r =>
+		r.querySelector('a[href^="#/unit/%s"]') && r.cells[1].textContent === %q && r.cells[4].textContent === %q)`,
+		rowSel, id, event, version)
+	poll := chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := poll(ctx, t); err != nil {
+			return chromedp.Void{}, fmt.Errorf("wait %s for the change %s %s %s: %w", timeout, id, event, version, err)
+		}
+		return chromedp.Void{}, nil
+	}
+}
+
 // login answers the token form the page opens on a 401.
 func login(tok string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
@@ -336,8 +365,8 @@ func login(tok string) chromedp.Action[chromedp.Void] {
 
 // TestBrowser drives the console in headless Chromium against a real
 // server: the overview, a unit's OLX, a dry run and a sweep with the write
-// token, disabled buttons with the read token, and no request to another
-// host throughout.
+// token, disabled buttons and the change feed (followed live) with the read
+// token, and no request to another host throughout.
 func TestBrowser(t *testing.T) {
 	b := newBrowser(t)
 	s := startServer(t)
@@ -413,10 +442,38 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("with the read token: buttons disabled %v, reason %q", disabled, why)
 	}
 
-	b.run(t, "changes and the root page",
+	// Still with the read token, which may follow the feed.
+	b.run(t, "changes, from the root page",
 		chromedp.Navigate(s.url+"/#/changes"),
-		waitText("#changes", "Not available yet"),
-		waitText("#changes-probe", "/api/v1/changes/head"),
+		waitChange("tr", sd.unit, "created", "v1", time.Minute),
+		waitChange("tr", sd.unit, "published", "v2", time.Minute),
+		waitText("#changes-list", "Lesson 1"), // the entity's name, resolved
+	)
+	// A reload would drop this mark: the new row must come without one.
+	get(t, b, "mark the page", chromedp.Evaluate[bool](`window.consoleTestMark = true`))
+	b.run(t, "follow",
+		chromedp.Click(css("#changes-follow")),
+		waitText("#changes-status", "waiting for the next change"),
+	)
+	s.postJSON(t, "/api/v1/units/"+sd.unit+"/versions", map[string]any{"olx": "<problem>third</problem>"}, nil)
+	b.run(t, "a version committed while the page waits",
+		waitChange("tr:first-child", sd.unit, "published", "v3", 10*time.Second),
+	)
+	if !get(t, b, "no reload", chromedp.Evaluate[bool](`window.consoleTestMark === true`)) {
+		t.Error("the page reloaded to show the new change")
+	}
+	// Within the page (a hash change, not a navigation that would end every
+	// request anyway): the view itself must end its long-poll.
+	get(t, b, "leave the followed view", chromedp.Evaluate[bool](`(location.hash = "#/collection/`+sd.collection+`") !== ""`))
+	b.run(t, "the collection's page", waitText("#units", "Lesson 1"))
+	select {
+	case <-b.pollCancelled:
+	case <-time.After(10 * time.Second):
+		t.Error("leaving the Changes view did not cancel its long-poll")
+	}
+	b.run(t, "one collection's changes",
+		chromedp.Click(css("#collection-changes")),
+		waitChange("tr", sd.unit, "created", "v1", time.Minute),
 	)
 
 	if errs := b.scriptErrors(); len(errs) > 0 {

@@ -7,6 +7,10 @@
 // operator's token (kept in sessionStorage for the tab's life). Deployment,
 // readiness, totals and the last sweep come from GET /api/v1/stats; a
 // collection's counts and bytes from GET /api/v1/collections/{uuid}/stats.
+// The Changes view reads GET /api/v1/changes: the feed is oldest first from
+// a cursor, so the view reads the kept history once (bounded) to show the
+// latest changes, then follows with long-polls that end when the operator
+// leaves the view.
 //
 // # Invariants
 //

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T, opt index.Options) index.Store) {
 		{"Idempotency", idempotencyTests},
 		{"Transactions", txTests},
 		{"Concurrency", concurrencyTests},
+		{"Changes", changeTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

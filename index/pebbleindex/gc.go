@@ -369,6 +369,7 @@ func (s *Store) DeleteVersions(ctx context.Context, now time.Time, retention tim
 				return err
 			}
 			deleted = append(deleted, vk)
+			t.recordSweep(vk.ID, &e, vk.Version)
 		}
 		return nil
 	})
@@ -443,6 +444,7 @@ func (s *Store) DeleteOrphans(ctx context.Context, cutoff time.Time, ids []uuid.
 				return err
 			}
 			deleted = append(deleted, id)
+			t.recordSweep(id, &e, 0)
 		}
 		return nil
 	})

@@ -9,7 +9,8 @@ import (
 	"github.com/blockstore/blockstore/index"
 )
 
-// Key spaces: the first byte of every key. doc.go describes each one.
+// Key spaces: the first byte of every key. doc.go describes each one; 'f'
+// (f|seq → change) is the change feed's, declared in changes.go.
 const (
 	pMeta             byte = 'a' // a|name → value
 	pBlob             byte = 'b' // b|hash → blob row

@@ -53,6 +53,7 @@ type Store struct {
 
 	gate   gate
 	gcLock sync.Mutex
+	feed   changeLog // the change feed (changes.go)
 }
 
 var _ index.Store = (*Store)(nil)
@@ -62,7 +63,7 @@ var _ index.Store = (*Store)(nil)
 // dir only names the in-memory database.
 func Open(dir string, opt Options) (*Store, error) {
 	po := &pebble.Options{
-		Logger:             quietLogger{},
+		Logger:             &quietLogger{},
 		FormatMajorVersion: pebble.FormatNewest,
 		// Every commit rewrites a few hot keys (entity records, link-set
 		// counts) and reads keys written long ago (link targets, blob
@@ -80,6 +81,11 @@ func Open(dir string, opt Options) (*Store, error) {
 		po.FS = vfs.NewMem()
 		if dir == "" {
 			dir = "index"
+		}
+	}
+	if !opt.InMemory && opt.fs == nil {
+		if err := checkRoomToOpen(dir); err != nil {
+			return nil, err
 		}
 	}
 	db, err := pebble.Open(dir, po)
@@ -154,7 +160,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // synced after it, one WAL sync for every writer it finds applied (see
 // groupSync); Update returns once its batch is durable.
 func (s *Store) Update(ctx context.Context, fn func(tx index.Tx) error) error {
-	return s.write(ctx, func(t *tx) error { return fn(t) })
+	return s.write(ctx, func(t *tx) error { return fn(index.RecordChanges(ctx, t, t)) })
 }
 
 // write runs fn as Update does, with the engine's own tx type.
@@ -214,6 +220,10 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	if err == nil {
 		err = t.finish()
 	}
+	var lastChange uint64
+	if err == nil {
+		lastChange, err = s.stageChanges(t)
+	}
 	if err != nil {
 		release()
 		s.group.stop(false)
@@ -233,7 +243,7 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	if err != nil {
 		return fmt.Errorf("index: commit: %w", dbErr(err))
 	}
-	return s.durable(seq)
+	return s.changesDurable(lastChange, len(t.changes), s.durable(seq))
 }
 
 // durable waits until the batches numbered up to seq are in the synced WAL.
@@ -347,15 +357,34 @@ func (g *gate) close() bool {
 }
 
 // quietLogger drops Pebble's informational messages (flushes, compactions)
-// and passes on its errors.
-type quietLogger struct{}
+// and passes on its errors, at most one a second: on a full disk Pebble
+// retries a failing flush thousands of times a second, and each retry
+// would otherwise be a line of the log.
+type quietLogger struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
 
-func (quietLogger) Infof(string, ...any) {}
+func (*quietLogger) Infof(string, ...any) {}
 
-func (quietLogger) Errorf(format string, args ...any) {
+func (l *quietLogger) Errorf(format string, args ...any) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.last) < time.Second {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	if n > 0 {
+		log.Printf("pebbleindex: (%d more errors in the last second)", n)
+	}
 	log.Printf("pebbleindex: "+format, args...)
 }
 
-func (quietLogger) Fatalf(format string, args ...any) {
+func (*quietLogger) Fatalf(format string, args ...any) {
 	log.Fatalf("pebbleindex: "+format, args...)
 }

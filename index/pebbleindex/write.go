@@ -31,7 +31,8 @@ type tx struct {
 	// ClaimBlobs does, and the commit gives it back after the apply.
 	registry     chan struct{}
 	registryHeld bool
-	ctx          context.Context // the Update's, for the wait for registry
+	ctx          context.Context    // the Update's, for the wait for registry
+	changes      []index.FeedChange // the change feed's records (changes.go)
 }
 
 var _ index.Tx = (*tx)(nil)

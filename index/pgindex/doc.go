@@ -68,6 +68,9 @@
 //   - idempotency (key bytea pk, fingerprint, status, body, expires_at): the
 //     key is bytea because scoped keys hold a NUL.
 //   - gc_runs (id pk, started_at, report bytea, kept byte for byte).
+//   - changes (xid, seq pk, kind, entity, collection, version, event, at)
+//     and changes_pruned (one row): the change feed (migration 00005;
+//     changes.go explains its order).
 //
 // # Transactions
 //

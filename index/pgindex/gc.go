@@ -99,6 +99,7 @@ RETURNING e.kind, v.entity, v.version, v.link_set`, now.Add(-retention), ids, ve
 			t.write(sqlUnlinkSets, sets, t.now)
 			t.dropLinkSets(sets)
 		}
+		t.recordSweptVersions(out)
 		return nil
 	})
 	if err != nil {
@@ -143,6 +144,8 @@ func (s *Store) DeleteOrphans(ctx context.Context, cutoff time.Time, ids []uuid.
 		out = out[:0]
 		b := &pgx.Batch{}
 		b.Queue(`SELECT id FROM entities WHERE id = ANY($1) ORDER BY id FOR UPDATE`, locks)
+		colls := make(map[uuid.UUID]uuid.UUID)
+		queueCollectionsOf(b, locks, colls) // for the change feed
 		b.Queue(`DELETE FROM entities e WHERE e.id = ANY($2) AND `+orphanWhere+` RETURNING e.id`, cutoff, locks).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var id uuid.UUID
@@ -153,7 +156,11 @@ func (s *Store) DeleteOrphans(ctx context.Context, cutoff time.Time, ids []uuid.
 			}
 			return rows.Err()
 		})
-		return t.run(ctx, b)
+		if err := t.run(ctx, b); err != nil {
+			return err
+		}
+		t.recordSweptAssets(out, colls)
+		return nil
 	})
 	if err != nil {
 		return nil, s.wrap("delete orphans", err)

@@ -51,6 +51,7 @@ type Store struct {
 	closed atomic.Bool
 	mu     sync.Mutex
 	locks  map[*gcLock]struct{} // GC locks held, released by Close
+	feed   feed                 // the change feed (changes.go)
 }
 
 var _ index.Store = (*Store)(nil)
@@ -254,6 +255,7 @@ func (s *Store) Close() error {
 	for _, l := range held {
 		l.unlock()
 	}
+	s.stopListener()
 	s.pool.Close()
 	return nil
 }
@@ -262,7 +264,7 @@ func (s *Store) Close() error {
 // commits it when fn returns nil. A serialization failure or a deadlock
 // runs fn again, at most maxAttempts times in all.
 func (s *Store) Update(ctx context.Context, fn func(tx index.Tx) error) error {
-	return s.update(ctx, func(t *tx) error { return fn(t) })
+	return s.update(ctx, func(t *tx) error { return fn(index.RecordChanges(t.ctx, t, t)) })
 }
 
 const maxAttempts = 8
@@ -309,7 +311,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(t *tx) error) (err error
 	if t.broken != nil {
 		return t.broken
 	}
-	return t.commit()
+	return s.committed(t, t.commit())
 }
 
 // errTxDone is returned by a Tx used after its Update returned.

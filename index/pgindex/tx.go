@@ -31,6 +31,7 @@ type tx struct {
 
 	now       time.Time // the clock reading of the current operation
 	graphLock bool      // graphLockKey taken
+	changes   int       // change rows queued (changes.go)
 }
 
 var _ index.Tx = (*tx)(nil)

@@ -71,6 +71,9 @@ type Config struct {
 	// GCMaxDeleteShare is the share of the stored blobs or bytes above which
 	// a sweep refuses to delete unless forced (0: gc.DefaultMaxDeleteShare).
 	GCMaxDeleteShare float64
+	// ChangeRetention is how long sweeps keep the change feed's history
+	// (0: index.DefaultChangeRetention, 7 days).
+	ChangeRetention time.Duration
 
 	// Tokens, when set, are required on every route but /healthz, /readyz
 	// and /metrics.
@@ -196,7 +199,8 @@ type App struct {
 	Metrics *Metrics
 	Logger  *slog.Logger
 
-	lock *datadir.Lock
+	lock    *datadir.Lock
+	changes *changeService // nil when the index keeps no change feed
 }
 
 // Open opens the stores of cfg and the services over them. The caller must
@@ -255,6 +259,9 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.Index = a.Metrics.wrapIndex(idx)
+	if a.changes, err = newChangeService(reg, idx, cfg.Now); err != nil {
+		return nil, err
+	}
 	b, err := newBinding(cfg, idx, a.Blobs)
 	if err != nil {
 		return nil, err
@@ -283,6 +290,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.GC = gc.New(a.Index, a.Blobs, gc.Options{
 		Retention: cfg.GCRetention, Grace: cfg.GCGrace, Now: cfg.Now, Logger: a.Logger, Metrics: gm,
 		DeleteBound: cfg.gcDeleteBound(), MaxDeleteShare: cfg.GCMaxDeleteShare,
+		ChangeRetention: cfg.ChangeRetention,
 	})
 	a.Backup = a.backupService()
 	return a, nil
@@ -317,6 +325,7 @@ func (a *App) apiHandler() http.Handler {
 		MaxUploadBytes: a.Config.MaxUploadBytes,
 		Logger:         a.Logger,
 		GC:             a.GC,
+		Changes:        a.changesOption(),
 		Backup:         a.Backup,
 		Stats:          a.stats(),
 		Extra:          a.extraRoutes(),

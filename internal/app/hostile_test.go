@@ -19,7 +19,7 @@ import (
 	"github.com/blockstore/blockstore/index"
 )
 
-// TestHostileRequests is the table of hostile requests (issue 8) against the
+// TestHostileRequests is the table of hostile requests against the
 // server as `blockstore serve` builds it: each gets its 4xx, nothing is
 // stored, and the service keeps answering. Path traversal in every path
 // parameter, malformed uuids, hashes, refs and versions, NUL and invalid

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/blockstore/blockstore/cas/dirstore"
+	"github.com/blockstore/blockstore/gc"
 )
 
 // Format names the format of the backups this package writes and reads.
@@ -27,10 +28,12 @@ const (
 
 // Errors of backups and restores; callers branch with errors.Is.
 var (
-	// ErrUnsupported: the deployment's index is not the embedded one.
-	ErrUnsupported = errors.New("backup: not supported by this deployment")
-	// ErrBusy: a sweep (or another backup) holds the sweep lock.
-	ErrBusy = errors.New("backup: a sweep or another backup is running")
+	// ErrUnsupported: the deployment's index is not the embedded one. It
+	// wraps errors.ErrUnsupported, which the HTTP API answers with 400.
+	ErrUnsupported = fmt.Errorf("backup: not supported by this deployment: %w", errors.ErrUnsupported)
+	// ErrBusy: a sweep (or another backup) holds the sweep lock. It wraps
+	// gc.ErrRunning, which the HTTP API answers with 409.
+	ErrBusy = fmt.Errorf("backup: busy: %w", gc.ErrRunning)
 	// ErrIncomplete: a backup stream or directory lacks its manifest or
 	// does not match it.
 	ErrIncomplete = errors.New("backup: incomplete or damaged")

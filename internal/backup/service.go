@@ -278,3 +278,9 @@ func neededBlobs(ctx context.Context, idx index.Store, fn func(cas.Hash) error) 
 		return fn(h)
 	})
 }
+
+// WriteBackup is Write without the manifest: what the HTTP API needs.
+func (s *Service) WriteBackup(ctx context.Context, w io.Writer) error {
+	_, err := s.Write(ctx, w)
+	return err
+}

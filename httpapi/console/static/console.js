@@ -9,6 +9,7 @@ const PAGE = 20; // rows per page of a list
 const state = {
   access: null,     // "write" or "read", from GET /api/v1/stats
   poll: null,       // timer of the running sweep's progress
+  changes: null,    // AbortController of the Changes view's requests
 };
 
 // ---- the API -----------------------------------------------------------
@@ -20,7 +21,8 @@ class APIError extends Error {
 }
 
 // api calls the API with the session's token and returns the parsed JSON
-// (or the Response when raw). 401 opens the token form.
+// (or the Response when raw). 401 opens the token form. opts.signal aborts
+// the request (an AbortError, not an APIError).
 async function api(path, opts = {}) {
   const headers = Object.assign({}, opts.headers || {});
   if (token()) headers["Authorization"] = "Bearer " + token();
@@ -28,7 +30,7 @@ async function api(path, opts = {}) {
     headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(opts.json);
   }
-  const resp = await fetch(path, { method: opts.method || "GET", headers, body: opts.body, cache: "no-store" });
+  const resp = await fetch(path, { method: opts.method || "GET", headers, body: opts.body, cache: "no-store", signal: opts.signal });
   if (!resp.ok) {
     let code = "", message = resp.status + " " + resp.statusText;
     try {
@@ -302,7 +304,7 @@ async function collection(id) {
       ["License", c.license || "–"],
       ["Garbage collect", c.garbage_collect ? "yes" : "no"],
       ["Contents", st ? num(st.units) + " units, " + num(st.assets) + " assets, " + bytes(st.bytes) : "–"],
-    ])),
+    ]), el("p", {}, el("a", { href: "#/changes?collection=" + c.uuid, id: "collection-changes" }, "Changes in this collection →"))),
     el("section", { class: "panel" }, el("h2", {}, "Units"),
       moreList(base + "/units", ["Name", { label: "Version", num: true }, { label: "Size", num: true },
         { label: "Hash", cls: "wide-only" }, { label: "Links", num: true }, { label: "Created", cls: "wide-only" }],
@@ -559,20 +561,212 @@ async function gcRun(id) {
 
 // ---- changes ---------------------------------------------------------------
 
-async function changes() {
-  const probe = el("p", { class: "muted", id: "changes-probe" }, "Asking the server…");
-  mount("Changes",
-    el("section", { class: "panel notice", id: "changes" },
-      el("h2", {}, "Not available yet"),
-      el("p", {}, "The change feed (GET /api/v1/changes, API.md “Changes”) will list what was committed, in order. ",
-        "This server does not serve it yet, so this page shows nothing rather than a guess."),
-      probe));
-  try {
-    await api("/api/v1/changes/head");
-    probe.textContent = "The server now answers GET /api/v1/changes/head; this console does not show the feed yet.";
-  } catch (err) {
-    probe.textContent = "GET /api/v1/changes/head answered " + err.status + " (" + (err.code || err.message) + ").";
+// The feed is read oldest first from a cursor and cannot be read backwards
+// from its head, so the view reads the kept history once, page by page,
+// keeping the last CHANGES_SHOWN, then follows from where that read ended.
+const CHANGES_SHOWN = 50;      // rows the view keeps, newest first
+const CHANGES_PAGE = 1000;     // the feed's largest page
+const CHANGES_MAX_PAGES = 20;  // bounds the read of the history to 20 requests
+const FOLLOW_WAIT = "25s";     // each long-poll; under the API's 60 s and common proxy timeouts
+const RETRY_MAX_MS = 30000;    // longest pause between retries of a failed poll
+
+function changesURL(after, limit, collection, wait) {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (after) q.set("after", after);
+  if (collection) q.set("collection", collection);
+  if (wait) q.set("wait", wait);
+  return "/api/v1/changes?" + q;
+}
+
+// readLatest reads the kept history to its end and returns the last
+// CHANGES_SHOWN changes (newest first) and the cursor to follow from. A
+// filtered page may hold fewer items than asked while more follow (the
+// server bounds what one page scans), so the end is where next_cursor stops
+// advancing. A history too long to read here is skipped: the view then
+// starts at the head, and says so.
+async function readLatest(collection, signal) {
+  let after = "", latest = [];
+  for (let i = 0; i < CHANGES_MAX_PAGES; i++) {
+    const page = await api(changesURL(after, CHANGES_PAGE, collection, ""), { signal });
+    latest = latest.concat(page.items).slice(-CHANGES_SHOWN);
+    const end = page.next_cursor === after || (!collection && page.items.length < CHANGES_PAGE);
+    after = page.next_cursor;
+    if (end) return { items: latest.reverse(), cursor: after, complete: true };
   }
+  const head = await api("/api/v1/changes/head", { signal });
+  return { items: [], cursor: head.cursor, complete: false };
+}
+
+// entityHref links a change to its entity in the console: the version the
+// change made when there is one and it still may exist.
+function entityHref(c) {
+  if (c.kind === "collection") return "#/collection/" + c.uuid;
+  const base = "#/" + c.kind + "/" + c.uuid;
+  return c.version && c.event !== "deleted" ? base + "/" + c.version : base;
+}
+
+function changeRow(c) {
+  const kind = { created: "ok", deleted: "bad", draft_deleted: "warn" }[c.event] || "";
+  const v = c.version ? "v" + c.version : c.event.startsWith("draft") ? "draft" : "–";
+  return el("tr", { "data-cursor": c.cursor },
+    cell(when(c.at)),
+    cell(badge(c.event.replace("_", " "), kind)),
+    cell(c.kind),
+    cell(el("a", { href: entityHref(c), class: "mono", title: c.uuid, "data-uuid": c.uuid }, shortID(c.uuid))),
+    numCell(c.event === "deleted" && c.version ? v + " removed" : v),
+    cell(el("a", { href: "#/collection/" + c.collection, class: "mono", title: c.collection, "data-uuid": c.collection },
+      shortID(c.collection)), "wide-only"));
+}
+
+// nameEntities replaces the short UUIDs of the links under root that have
+// no name yet by their entities' names, in one POST /api/v1/resolve (which
+// a read token may send), and marks those the index no longer holds. Best
+// effort: on any failure the short UUIDs stay.
+async function nameEntities(root, signal) {
+  const links = [...root.querySelectorAll("a[data-uuid]:not([data-named])")];
+  const ids = [...new Set(links.map(a => a.dataset.uuid))].slice(0, 1000); // the API's most refs at once
+  if (!ids.length) return;
+  let r;
+  try {
+    r = await api("/api/v1/resolve", { method: "POST", json: { refs: ids }, signal });
+  } catch (_) {
+    return;
+  }
+  const names = new Map(r.items.map(it => [it.ref, it.name || ""]));
+  const missing = new Set(r.missing);
+  for (const a of links) {
+    const id = a.dataset.uuid;
+    if (names.get(id)) {
+      a.textContent = names.get(id);
+      a.classList.remove("mono");
+    } else if (missing.has(id)) {
+      a.textContent = shortID(id) + " (deleted)";
+    }
+    if (names.has(id) || missing.has(id)) a.dataset.named = "true";
+  }
+}
+
+// pause waits ms, or less when signal aborts: the spacing of retries.
+function pause(ms, signal) {
+  return new Promise(resolve => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+}
+
+const FOLLOW_OFF = "Follow is off: changes committed from now on show with Follow or after a reload.";
+const GONE_NOTE = "The feed no longer holds this page's place (410 gone: older than the kept history, " +
+  "or the server was restored from a backup), so the list was reloaded from the start.";
+
+// changes renders the Changes view: the latest changes, newest first, and a
+// follow toggle that long-polls for new ones. Every request of the view
+// stops when route() aborts state.changes.
+async function changes(params) {
+  const collection = params.get("collection") || "";
+  const view = new AbortController();
+  state.changes = view;
+  const tbody = el("tbody");
+  const status = el("p", { class: "muted", id: "changes-status", "aria-live": "polite" }, "Reading the feed…");
+  const note = el("p", { class: "panel notice", id: "changes-note", role: "status", hidden: true });
+  const toggle = el("input", { type: "checkbox", id: "changes-follow" });
+  const section = el("section", { class: "panel", id: "changes", "data-follow": "off" },
+    el("div", { class: "actions" },
+      el("label", { class: "follow" }, toggle, " Follow: show new changes as they are committed"),
+      collection ? el("a", { href: "#/changes" }, "All collections") : null),
+    status,
+    el("div", { class: "table-wrap" }, el("table", { id: "changes-list" },
+      el("thead", {}, el("tr", {}, ["Time", "Event", "Kind", "Entity", { label: "Version", num: true },
+        { label: "Collection", cls: "wide-only" }].map(h => el("th", { class: h.num ? "num" : h.cls, scope: "col" }, h.label || h)))),
+      tbody)));
+  mount(collection ? "Changes in collection " + shortID(collection) : "Changes",
+    el("p", { class: "hint" }, "What was committed, newest first (GET /api/v1/changes): the last " + CHANGES_SHOWN +
+      " changes" + (collection ? " of this collection" : "") + ", with the entities' current names (those deleted since are marked)."),
+    note, section);
+
+  let cursor = "";
+  let followCtl = null;
+  function setFollow(s, text) {
+    section.dataset.follow = s;
+    status.textContent = text;
+  }
+  function showEmpty() {
+    if (!tbody.children.length) tbody.append(el("tr", { class: "empty" }, el("td", { colspan: 6, class: "muted" }, "No changes yet.")));
+  }
+  function prepend(items) {
+    if (!items.length) return;
+    for (const r of tbody.querySelectorAll("tr.empty")) r.remove();
+    for (const c of items) tbody.prepend(changeRow(c)); // oldest first in, newest ends on top
+    while (tbody.children.length > CHANGES_SHOWN) tbody.lastChild.remove();
+  }
+  // load (re)reads the latest changes; a 410 while paging (a sweep pruned
+  // the history meanwhile) starts it again, a bounded number of times.
+  async function load(why) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await readLatest(collection, view.signal);
+        tbody.replaceChildren(...r.items.map(changeRow));
+        showEmpty();
+        nameEntities(tbody, view.signal);
+        cursor = r.cursor;
+        const notes = [why, r.complete ? "" : "The kept history holds more than " + num(CHANGES_MAX_PAGES * CHANGES_PAGE) +
+          " changes, too many to read here: this list starts now. Turn on Follow to see new ones."].filter(Boolean);
+        note.textContent = notes.join(" ");
+        note.hidden = !notes.length;
+        return;
+      } catch (err) {
+        if (err.status === 410 && attempt < 2) { why = GONE_NOTE; continue; }
+        throw err;
+      }
+    }
+  }
+  async function follow(signal) {
+    let delay = 1000;
+    while (!signal.aborted) {
+      setFollow("waiting", "Following: waiting for the next change…");
+      let page;
+      try {
+        page = await api(changesURL(cursor, CHANGES_PAGE, collection, FOLLOW_WAIT), { signal });
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err.status === 410) {
+          try { await load(GONE_NOTE); } catch (e) { if (!signal.aborted) stopFollow(e); return; }
+          continue;
+        }
+        if (err.status && err.status < 500) { stopFollow(err); return; } // retrying cannot help
+        setFollow("retrying", "Following: the last poll failed (" + (err.message || err) + "); trying again in " +
+          Math.round(delay / 1000) + " s.");
+        await pause(delay, signal);
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+        continue;
+      }
+      // Switched off (or on again) meanwhile: a newer loop owns the cursor,
+      // and taking this page too would list its changes twice.
+      if (signal.aborted) return;
+      delay = 1000;
+      prepend(page.items);
+      nameEntities(tbody, signal);
+      cursor = page.next_cursor;
+    }
+  }
+  function stopFollow(err) {
+    if (followCtl) followCtl.abort();
+    followCtl = null;
+    toggle.checked = false;
+    setFollow("off", FOLLOW_OFF);
+    if (err) status.replaceChildren(errorBox(err));
+  }
+  toggle.addEventListener("change", () => {
+    if (!toggle.checked) { stopFollow(null); return; }
+    followCtl = new AbortController();
+    const ctl = followCtl;
+    view.signal.addEventListener("abort", () => ctl.abort(), { once: true });
+    follow(ctl.signal);
+  });
+
+  toggle.disabled = true;
+  await load("");
+  toggle.disabled = false;
+  setFollow("off", FOLLOW_OFF);
 }
 
 // ---- routing ---------------------------------------------------------------
@@ -586,11 +780,13 @@ const routes = [
   [new RegExp("^#/asset/" + UUID + "(?:/(\\d+|draft))?$"), "collections", m => asset(m[1], m[2])],
   [/^#\/gc$/, "gc", () => gcPage()],
   [/^#\/gc\/(.+)$/, "gc", m => gcRun(decodeURIComponent(m[1]))],
-  [/^#\/changes$/, "changes", () => changes()],
+  [/^#\/changes(?:\?(.*))?$/, "changes", m => changes(new URLSearchParams(m[1] || ""))],
 ];
 
 async function route() {
   clearTimeout(state.poll);
+  // Leaving (or re-rendering) the Changes view ends its long-poll.
+  if (state.changes) { state.changes.abort(); state.changes = null; }
   const hash = location.hash || "#/";
   const main = document.getElementById("main");
   for (const [re, section, render] of routes) {
@@ -606,6 +802,7 @@ async function route() {
       if (!state.access && section !== "overview") await loadAccess();
       await render(m);
     } catch (err) {
+      if (err.name === "AbortError") return; // left the page meanwhile: the next one renders
       mount("Could not load this page", errorBox(err),
         err.status === 401 ? el("p", {}, "Enter a token above, then the page reloads.") : null);
     }

@@ -1,0 +1,261 @@
+package pgindex
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/blockstore/blockstore/index"
+	"github.com/blockstore/blockstore/internal/testenv"
+)
+
+// hold is one writer held open by testAfterChange once its change row is
+// written.
+type hold struct {
+	wrote   chan struct{}
+	release chan struct{}
+}
+
+type holdKey struct{}
+
+// TestChangesCommitOutOfOrder holds 8 writers' transactions open after they
+// wrote their change rows (in the order they began, so their xids rise),
+// then lets them commit in a shuffled order. A follower that reads after
+// every commit must never see a change before one that began earlier (a
+// naive "seq > cursor" feed would, and would then skip it), and in the end
+// sees each once, in the order they began.
+func TestChangesCommitOutOfOrder(t *testing.T) {
+	testAfterChange = func(ctx context.Context) {
+		if h, ok := ctx.Value(holdKey{}).(*hold); ok {
+			h.wrote <- struct{}{}
+			<-h.release
+		}
+	}
+	t.Cleanup(func() { testAfterChange = nil })
+	s := openTest(t, index.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	head, err := s.ChangesHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	ids := make([]uuid.UUID, writers)
+	holds := make([]*hold, writers)
+	acked := make([]chan error, writers)
+	for i := range writers {
+		h := &hold{wrote: make(chan struct{}), release: make(chan struct{})}
+		holds[i], acked[i] = h, make(chan error, 1)
+		go func() {
+			acked[i] <- s.Update(context.WithValue(ctx, holdKey{}, h), func(tx index.Tx) error {
+				c, err := tx.CreateCollection(index.NewCollection{CollectionFields: index.CollectionFields{Name: fmt.Sprint(i)}})
+				ids[i] = c.ID
+				return err
+			})
+		}()
+		select {
+		case <-h.wrote: // its xid is taken: the next writer's is larger
+		case <-ctx.Done():
+			t.Fatalf("writer %d never wrote its change", i)
+		}
+	}
+
+	order := rand.New(rand.NewPCG(16, 7)).Perm(writers)
+	if order[0] == 0 {
+		order[0], order[1] = order[1], order[0] // commit out of order first
+	}
+	var seen []index.FeedChange
+	after := head
+	read := func(when string) {
+		t.Helper()
+		for range 100 {
+			p, err := s.Changes(ctx, index.ChangeQuery{After: after, Limit: 3})
+			if err != nil {
+				t.Fatalf("%s: Changes: %v", when, err)
+			}
+			seen = append(seen, p.Items...)
+			after = p.NextCursor
+			if len(p.Items) < 3 {
+				break
+			}
+		}
+		for k, c := range seen {
+			if k >= writers || c.ID != ids[k] {
+				t.Fatalf("%s: change %d is collection %s, want writer %d's (%v): the feed left a gap or repeated", when, k, c.ID, k, ids)
+			}
+		}
+	}
+	for n, i := range order {
+		close(holds[i].release)
+		if err := <-acked[i]; err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+		read(fmt.Sprintf("after %d commits (writer %d last)", n+1, i))
+		// Writers that began before every still-open one are visible once
+		// committed; nothing after the first open one is.
+		firstOpen := writers
+		for _, j := range order[n+1:] {
+			firstOpen = min(firstOpen, j)
+		}
+		if len(seen) > firstOpen {
+			t.Fatalf("after %d commits: %d changes listed while writer %d is open", n+1, len(seen), firstOpen)
+		}
+	}
+	// Every writer committed: a follower may have to wait for nothing else.
+	p, err := index.WaitChanges(ctx, s, index.ChangeQuery{After: after}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen = append(seen, p.Items...)
+	after = p.NextCursor
+	if len(seen) != writers {
+		t.Fatalf("%d changes listed, want %d", len(seen), writers)
+	}
+	read("at the end")
+
+	// A transaction begun after every acknowledgement comes after them all.
+	testAfterChange = nil
+	var late index.Collection
+	if err := s.Update(ctx, func(tx index.Tx) (err error) {
+		late, err = tx.CreateCollection(index.NewCollection{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err = index.WaitChanges(ctx, s, index.ChangeQuery{After: after}, 10*time.Second)
+	if err != nil || len(p.Items) != 1 || p.Items[0].ID != late.ID {
+		t.Fatalf("after the last writer: %v, %v; want the late collection alone", p.Items, err)
+	}
+}
+
+// TestChangesWakeAcrossStores: two Stores over one database stand for two
+// replicas; a follower waiting on one wakes within a second of a commit
+// through the other (LISTEN/NOTIFY), each time.
+func TestChangesWakeAcrossStores(t *testing.T) {
+	url := testenv.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	open := func() *Store {
+		s, err := Open(ctx, url, index.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	after, err := b.ChangesHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst time.Duration
+	for i := range 5 {
+		type result struct {
+			p   index.ChangePage
+			err error
+			at  time.Time
+		}
+		done := make(chan result, 1)
+		b.WatchChanges() // the listener runs before the commit
+		go func() {
+			p, err := index.WaitChanges(ctx, b, index.ChangeQuery{After: after}, 30*time.Second)
+			done <- result{p, err, time.Now()}
+		}()
+		var c index.Collection
+		if err := a.Update(ctx, func(tx index.Tx) (err error) {
+			c, err = tx.CreateCollection(index.NewCollection{CollectionFields: index.CollectionFields{Name: fmt.Sprint(i)}})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ack := time.Now()
+		r := <-done
+		if r.err != nil || len(r.p.Items) != 1 || r.p.Items[0].ID != c.ID {
+			t.Fatalf("round %d: %v, %v; want the new collection", i, r.p.Items, r.err)
+		}
+		worst = max(worst, r.at.Sub(ack))
+		after = r.p.NextCursor
+	}
+	if worst > time.Second {
+		t.Errorf("a follower woke %v after a commit through another store, want within 1s", worst)
+	}
+	t.Logf("slowest wake across stores: %v", worst)
+}
+
+// TestChangesListenerReconnects: when the listening session is cut (its
+// backend terminated, as in a failover), the Store reconnects, and a
+// follower waiting through it still wakes on the next commit elsewhere.
+func TestChangesListenerReconnects(t *testing.T) {
+	url := testenv.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	open := func() *Store {
+		s, err := Open(ctx, url, index.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	after, err := b.ChangesHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listening := func() int {
+		var n int
+		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query = 'LISTEN `+changesChannel+`'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitListening := func() {
+		t.Helper()
+		for range 3000 {
+			if listening() == 1 {
+				return
+			}
+			select {
+			case <-b.WatchChanges(): // the listener wakes everyone once it listens
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		t.Fatal("the listener did not connect")
+	}
+	b.WatchChanges()
+	waitListening()
+	if _, err := a.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN `+changesChannel+`'`); err != nil {
+		t.Fatal(err)
+	}
+	waitListening()
+	done := make(chan index.ChangePage, 1)
+	go func() {
+		p, err := index.WaitChanges(ctx, b, index.ChangeQuery{After: after}, 30*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- p
+	}()
+	var c index.Collection
+	if err := a.Update(ctx, func(tx index.Tx) (err error) {
+		c, err = tx.CreateCollection(index.NewCollection{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ack := time.Now()
+	p := <-done
+	if len(p.Items) != 1 || p.Items[0].ID != c.ID {
+		t.Fatalf("after the listener reconnected: %v, want the new collection", p.Items)
+	}
+	if lag := time.Since(ack); lag > time.Second {
+		t.Errorf("woke %v after the commit, want within 1s", lag)
+	}
+}
