@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/blockstore/blockstore/cas"
 )
@@ -43,4 +44,15 @@ type InlineReader interface {
 	// UnitInline is Reader.Unit with the unit's bytes when they are kept
 	// in the index (nil otherwise), read together: one round trip.
 	UnitInline(ctx context.Context, ref Ref) (Unit, []byte, error)
+}
+
+// PutInlineBlob passes InlineWriter through the change feed's recording
+// wrapper: storing bytes is no change of an entity, so nothing is recorded.
+// A transaction of an engine without inline blobs says ErrUnavailable.
+func (r *recordingTx) PutInlineBlob(h cas.Hash, b []byte) error {
+	w, ok := r.Tx.(InlineWriter)
+	if !ok {
+		return fmt.Errorf("index: the engine keeps no inline blobs: %w", ErrUnavailable)
+	}
+	return w.PutInlineBlob(h, b)
 }
