@@ -139,6 +139,30 @@ func fsyncRate(dir string, ops int) (float64, error) {
 	return rate(float64(ops), time.Since(start)), nil
 }
 
+// fdatasyncRate writes 4 KiB and fdatasyncs, ops times, in a file in dir:
+// the cost of one synced WAL append, the most a synced commit can need,
+// with which the unit commit rate is compared (issue 14: at least 2× with
+// 8 writers, because Pebble's grouped syncs cover many commits each).
+func fdatasyncRate(dir string, ops int) (float64, error) {
+	f, err := os.CreateTemp(dir, "fdatasync-*.tmp")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4*kib)
+	start := time.Now()
+	for i := range ops {
+		if _, err := f.WriteAt(buf, int64(i)*4*kib); err != nil {
+			return 0, err
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return 0, fmt.Errorf("fdatasync: %w", err)
+		}
+	}
+	return rate(float64(ops), time.Since(start)), nil
+}
+
 // fileRates creates n files of 80 bytes in a new directory under dir
 // (write, close: no fsync) and then unlinks them, one worker, and returns
 // both rates in files per second: what a sweep that deletes files, and a

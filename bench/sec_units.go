@@ -190,7 +190,7 @@ func (h *harness) unitsSection(ctx context.Context) {
 	}
 	limFsync, limReq, limP50, limP99 := newSeries(sz.Runs), newSeries(sz.Runs), newSeries(sz.Runs), newSeries(sz.Runs)
 	for run := range sz.Runs {
-		f, err := fsyncRate(h.root, sz.FsyncOps)
+		f, err := fdatasyncRate(h.root, sz.FsyncOps)
 		if err != nil {
 			h.fail("units", Embedded, run, err)
 			continue
@@ -207,10 +207,38 @@ func (h *harness) unitsSection(ctx context.Context) {
 			}
 		}
 	}
-	h.rep.limit(gw, create, "units/s", "4 KiB write+fsync, 1 writer", limFsync)
+	h.rep.limit(gw, create, "units/s", "4 KiB write+fdatasync, 1 writer", limFsync)
 	h.rep.limit(gr, get, "req/s", "bare Go HTTP", limReq)
 	h.rep.limit(gr, get+", p50", "ms", "bare Go HTTP", limP50)
 	h.rep.limit(gr, get+", p99", "ms", "bare Go HTTP", limP99)
+	h.unitRatios(gw, gr, create, get, resolve, limFsync)
+}
+
+// unitRatios adds the ratios that the inline blobs work (issue 14) aims
+// at, computed run by run from the values of the same run: unit commits
+// against the disk's 4 KiB write+fdatasync rate (targets: embedded ≥ 2.0,
+// PostgreSQL + MinIO ≥ 0.5), PostgreSQL + MinIO OLX reads against embedded
+// (≥ 0.7, p99 < 10 ms), and its resolve p50 against embedded (≤ 1.5).
+func (h *harness) unitRatios(gw, gr, create, get, resolve string, fdatasync Series) {
+	const g = "units: ratios (issue 14 targets)"
+	values := func(group, name string, t Target) Series {
+		if row := h.rep.Row(group, name); row != nil && row.Values[t] != nil {
+			return row.Values[t]
+		}
+		return newSeries(h.sz.Runs)
+	}
+	put := func(name string, t Target, v Series) {
+		row := h.rep.row(g, name, "×")
+		row.Values[t] = v
+		h.logf("%s, %s: median %.2f", name, t, v.Median())
+	}
+	commits := create + " ÷ 4 KiB write+fdatasync (embedded ≥ 2.0, postgres+minio ≥ 0.5)"
+	put(commits, Embedded, ratio(values(gw, create, Embedded), fdatasync))
+	put(commits, Postgres, ratio(values(gw, create, Postgres), fdatasync))
+	put(get+": postgres+minio ÷ embedded req/s (≥ 0.7)", Postgres,
+		ratio(values(gr, get, Postgres), values(gr, get, Embedded)))
+	put(resolve+": postgres+minio ÷ embedded p50 (≤ 1.5)", Postgres,
+		ratio(values(gr, resolve+", p50", Postgres), values(gr, resolve+", p50", Embedded)))
 }
 
 func (h *harness) unitsRun(ctx context.Context, run int, t Target, create, get, resolve string) error {

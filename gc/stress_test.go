@@ -38,6 +38,7 @@ type stressStats struct {
 	notFound                                    atomic.Int64 // commits told 404 (blob missing or claimed)
 	missingAfterCommit                          atomic.Int64 // bytes absent right after a commit
 	sweeps, blobsDeleted                        atomic.Int64
+	inline                                      atomic.Int64 // units created with inline bytes
 	// acked holds the hashes of acknowledged versions. Nothing in the test
 	// deletes those versions, so their blobs stay referenced: a commit naming
 	// one must never be told 404, and nothing may upload one again, which
@@ -159,7 +160,9 @@ func stressWorld(t *testing.T, w *world) {
 					st.acked.Store(cas.Sum(res.data), struct{}{})
 					addPool(res.data)
 					// Right after the commit, its bytes must be there.
-					if _, err := w.store.Stat(w.ctx, cas.Sum(res.data)); err != nil {
+					if _, in := w.inlineBytes(cas.Sum(res.data)); in {
+						// inline: in the index with the version
+					} else if _, err := w.store.Stat(w.ctx, cas.Sum(res.data)); err != nil {
 						st.missingAfterCommit.Add(1)
 						t.Errorf("bytes of %s missing right after its commit: %v", cas.Sum(res.data), err)
 					}
@@ -206,9 +209,9 @@ func stressWorld(t *testing.T, w *world) {
 			}
 		}
 		w.checkReferencedStored()
-		t.Logf("%d versions committed (%d reusing stored blobs), %d uploads, %d drafts, %d abandoned uploads; "+
+		t.Logf("%d versions committed (%d reusing stored blobs), %d uploads, %d units created inline, %d drafts, %d abandoned uploads; "+
 			"%d commits told 404 and retried; %d sweeps deleted %d blobs; bytes missing right after a commit: %d",
-			st.commits.Load(), st.reuses.Load(), st.uploads.Load(), st.drafts.Load(), st.abandoned.Load(),
+			st.commits.Load(), st.reuses.Load(), st.uploads.Load(), st.inline.Load(), st.drafts.Load(), st.abandoned.Load(),
 			st.notFound.Load(), st.sweeps.Load(), st.blobsDeleted.Load(), st.missingAfterCommit.Load())
 		if st.commits.Load() < 20 || st.sweeps.Load() < 3 || len(done) == 0 {
 			t.Errorf("too little happened: %d commits, %d sweeps", st.commits.Load(), st.sweeps.Load())
@@ -250,14 +253,27 @@ func stressCreate(ctx context.Context, w *world, rng *rand.Rand, st *stressStats
 		kind = index.KindUnit
 	}
 	data := []byte(fmt.Sprintf("<new %s %s/>", kind, uuid.NewString()))
-	h, err := uploadBlob(ctx, w.idx, w.store, data)
-	if err != nil {
-		return committed{}, false, err
+	// Half the new units store their bytes inline, in the commit's own
+	// transaction, when the engine keeps inline blobs.
+	_, inline := w.idx.(index.InlineReader)
+	inline = inline && kind == index.KindUnit && rng.IntN(2) == 0
+	h := cas.Sum(data)
+	if inline {
+		st.inline.Add(1)
+	} else {
+		if _, err := uploadBlob(ctx, w.idx, w.store, data); err != nil {
+			return committed{}, false, err
+		}
+		st.uploads.Add(1)
 	}
-	st.uploads.Add(1)
 	res := committed{kind: kind, version: 1, data: data}
-	err = commitWithRetry(ctx, w, data, st, func() error {
+	err := commitWithRetry(ctx, w, data, st, func() error {
 		return w.idx.Update(ctx, func(tx index.Tx) error {
+			if inline {
+				if err := tx.(index.InlineWriter).PutInlineBlob(h, data); err != nil {
+					return err
+				}
+			}
 			if kind == index.KindUnit {
 				u, err := tx.CreateUnit(index.NewUnit{Collection: w.coll, Hash: h})
 				res.id = u.ID

@@ -237,6 +237,10 @@ type Blob struct {
 	// package gc); empty and zero in the other states.
 	ClaimedBy string
 	ClaimedAt time.Time
+	// Inline: the bytes are kept in the index, not in the blob store (see
+	// InlineWriter). Tools that look for a live blob's bytes in the blob
+	// store (verify, backup, the store identity check) skip these rows.
+	Inline bool
 }
 
 // VersionKey names one stored version for GC.

@@ -198,7 +198,7 @@ func (s *Service) OpenAsset(ctx context.Context, ref index.Ref) (index.Asset, ca
 	if err != nil {
 		return a, nil, err
 	}
-	r, err := s.blobs.Open(ctx, a.Hash)
+	r, err := s.open(ctx, a.Hash)
 	if err != nil {
 		return a, nil, fmt.Errorf("refs: open content of asset %s: %w", ref, err)
 	}

@@ -53,7 +53,8 @@ func (s *Service) MissingBlobs(ctx context.Context, hs []cas.Hash) ([]cas.Hash, 
 // store or in the cache. Asking the registry, rather than having sweeps
 // evict the cache, holds across replicas: a sweep on one server cannot
 // reach the cache of another. Small blobs in the cache (OLX) then cost no
-// storage round trip. The caller must Close the reader.
+// storage round trip, inline ones no blob store round trip. The caller
+// must Close the reader.
 func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) {
 	row, err := s.idx.Blob(ctx, h)
 	switch {
@@ -66,10 +67,7 @@ func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) 
 		s.cache.remove(h)
 		return nil, fmt.Errorf("refs: blob %s is %s: %w", h, row.State, cas.ErrNotFound)
 	}
-	if b, ok := s.cache.get(h); ok {
-		return memReader{bytes.NewReader(b)}, nil
-	}
-	r, err := s.blobs.Open(ctx, h)
+	r, err := s.open(ctx, h)
 	if err != nil {
 		return nil, fmt.Errorf("refs: open blob %s: %w", h, err)
 	}
@@ -285,10 +283,26 @@ func (s *Service) settle(ctx context.Context, st *staged) error {
 	return s.finishBlob(ctx, st.hash, st.size, ticket)
 }
 
-// blobBytes returns the bytes of a small blob, from the cache when it can.
+// blobBytes returns the bytes of a small blob, from the cache when it can,
+// else from the index when inline, else from the blob store.
 // size is the blob's size from the registry: more bytes than that is an
 // error.
 func (s *Service) blobBytes(ctx context.Context, h cas.Hash, size int64) ([]byte, error) {
+	if b, ok := s.cache.get(h); ok {
+		return b, nil
+	}
+	if b, ok, err := s.inlineBytes(ctx, h); err != nil || ok {
+		if ok {
+			s.cache.add(h, b)
+		}
+		return b, err
+	}
+	return s.storedBytes(ctx, h, size)
+}
+
+// storedBytes is blobBytes for a blob known not to be inline: the cache,
+// then the blob store.
+func (s *Service) storedBytes(ctx context.Context, h cas.Hash, size int64) ([]byte, error) {
 	if b, ok := s.cache.get(h); ok {
 		return b, nil
 	}

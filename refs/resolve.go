@@ -63,6 +63,26 @@ func (s *Service) Resolve(ctx context.Context, refs []index.Ref, includeOLX bool
 		olx[h] = nil
 		todo = append(todo, blobRef{h, r.Unit.Size})
 	}
+	if len(todo) > 0 && s.inline != nil {
+		// The inline ones in one index read; the rest from the blob store.
+		hs := make([]cas.Hash, len(todo))
+		for i, br := range todo {
+			hs[i] = br.hash
+		}
+		in, err := s.inline.InlineBlobs(ctx, hs)
+		if err != nil {
+			return nil, fmt.Errorf("refs: resolve OLX: %w", err)
+		}
+		rest := todo[:0]
+		for _, br := range todo {
+			if b, ok := in[br.hash]; ok {
+				olx[br.hash] = b
+			} else {
+				rest = append(rest, br)
+			}
+		}
+		todo = rest
+	}
 	if len(todo) > 0 {
 		var (
 			mu       sync.Mutex
@@ -75,7 +95,7 @@ func (s *Service) Resolve(ctx context.Context, refs []index.Ref, includeOLX bool
 		for range min(olxFetchers, len(todo)) {
 			wg.Go(func() {
 				for br := range next {
-					b, err := s.blobBytes(ctx, br.hash, br.size)
+					b, err := s.storedBytes(ctx, br.hash, br.size)
 					mu.Lock()
 					if err != nil && firstErr == nil {
 						firstErr = err

@@ -59,6 +59,11 @@ type Options struct {
 	// IdempotencyTTL is how long an answer is kept for its Idempotency-Key;
 	// 0 is DefaultIdempotencyTTL. API.md promises at least 24 hours.
 	IdempotencyTTL time.Duration
+	// InlineMaxBytes is the largest OLX stored in the index rather than the
+	// blob store, when the index keeps inline blobs; 0 is
+	// DefaultInlineMaxBytes, negative stores all OLX in the blob store.
+	// Reads find a blob wherever it is, whatever this is now.
+	InlineMaxBytes int64
 	// BusyWait bounds how long an upload waits for a sweep that is deleting
 	// the same blob; 0 is DefaultBusyWait.
 	BusyWait time.Duration
@@ -77,6 +82,8 @@ type Service struct {
 	opt   Options
 	cache *blobCache
 	log   *slog.Logger
+	// inline is idx when it keeps inline blobs, else nil.
+	inline index.InlineReader
 
 	// onBusy, when set, is called each time an upload finds its blob being
 	// deleted by a sweep and is about to wait (tests).
@@ -94,6 +101,9 @@ func New(idx index.Store, blobs *cas.Store, opt Options) *Service {
 	if opt.IdempotencyTTL <= 0 {
 		opt.IdempotencyTTL = DefaultIdempotencyTTL
 	}
+	if opt.InlineMaxBytes == 0 {
+		opt.InlineMaxBytes = DefaultInlineMaxBytes
+	}
 	if opt.BusyWait <= 0 {
 		opt.BusyWait = DefaultBusyWait
 	}
@@ -104,12 +114,14 @@ func New(idx index.Store, blobs *cas.Store, opt Options) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	inline, _ := idx.(index.InlineReader)
 	return &Service{
-		idx:   idx,
-		blobs: blobs,
-		opt:   opt,
-		cache: newBlobCache(opt.CacheBytes, opt.CacheMaxBlob),
-		log:   log,
+		inline: inline,
+		idx:    idx,
+		blobs:  blobs,
+		opt:    opt,
+		cache:  newBlobCache(opt.CacheBytes, opt.CacheMaxBlob),
+		log:    log,
 	}
 }
 

@@ -41,11 +41,16 @@ func (s *Service) CreateUnit(ctx context.Context, u NewUnit, req Request[index.U
 		return ans, err
 	}
 	h := cas.Sum(u.OLX)
-	op.restore = func(ctx context.Context) error { return s.storeBytes(ctx, h, u.OLX) }
-	if err := op.restore(ctx); err != nil {
+	inline := s.inlines(len(u.OLX))
+	if err := s.prepareOLX(ctx, op, h, u.OLX, inline); err != nil {
 		return Answer{}, err
 	}
 	op.apply = func(tx index.Tx) (index.Unit, bool, error) {
+		if inline {
+			if err := putInline(tx, h, u.OLX); err != nil {
+				return index.Unit{}, false, err
+			}
+		}
 		unit, err := tx.CreateUnit(index.NewUnit{
 			Collection:     u.Collection,
 			Name:           u.Name,
@@ -59,7 +64,7 @@ func (s *Service) CreateUnit(ctx context.Context, u NewUnit, req Request[index.U
 		}
 		return unit, true, nil
 	}
-	return commit(ctx, s, op)
+	return s.commitOLX(ctx, op, inline, h, u.OLX)
 }
 
 // CommitUnit adds the next published version of a unit. A version identical
@@ -83,17 +88,25 @@ func (s *Service) commitUnit(ctx context.Context, id uuid.UUID, c UnitChange, dr
 	if ans, ok, err := replayed(ctx, s.idx, op); ok || err != nil {
 		return ans, err
 	}
-	var h cas.Hash
+	var (
+		h      cas.Hash
+		inline bool
+	)
 	if c.OLX != nil {
 		olx := *c.OLX
 		h = cas.Sum(olx)
-		op.restore = func(ctx context.Context) error { return s.storeBytes(ctx, h, olx) }
-		if err := op.restore(ctx); err != nil {
+		inline = s.inlines(len(olx))
+		if err := s.prepareOLX(ctx, op, h, olx, inline); err != nil {
 			return Answer{}, err
 		}
 	}
 	op.apply = func(tx index.Tx) (index.Unit, bool, error) {
 		ch := index.UnitChange{Hash: h, Name: c.Name, Links: c.Links, GarbageCollect: c.GarbageCollect}
+		if inline {
+			if err := putInline(tx, h, *c.OLX); err != nil {
+				return index.Unit{}, false, err
+			}
+		}
 		if c.OLX == nil {
 			base, err := baseUnit(ctx, tx, id, draft)
 			if err != nil {
@@ -107,7 +120,33 @@ func (s *Service) commitUnit(ctx context.Context, id uuid.UUID, c UnitChange, dr
 		}
 		return u, created, nil
 	}
+	if inline {
+		return s.commitOLX(ctx, op, true, h, *c.OLX)
+	}
 	return commit(ctx, s, op)
+}
+
+// prepareOLX readies the OLX of a commit: inline, nothing is written before
+// the transaction (which writes the bytes) and a sweep deleting the same
+// bytes is waited out; otherwise the bytes are stored in the blob store
+// first, and again should a sweep take them before the commit.
+func (s *Service) prepareOLX(ctx context.Context, op *writeOp[index.Unit], h cas.Hash, olx []byte, inline bool) error {
+	if inline {
+		op.restore = func(ctx context.Context) error { return s.awaitForgotten(ctx, h) }
+		return nil
+	}
+	op.restore = func(ctx context.Context) error { return s.storeBytes(ctx, h, olx) }
+	return op.restore(ctx)
+}
+
+// commitOLX commits op and, when the OLX went inline with it, keeps the
+// bytes in the cache as storeBytes does for the blob store.
+func (s *Service) commitOLX(ctx context.Context, op *writeOp[index.Unit], inline bool, h cas.Hash, olx []byte) (Answer, error) {
+	ans, err := commit(ctx, s, op)
+	if err == nil && inline && !ans.Replayed {
+		s.cache.add(h, olx)
+	}
+	return ans, err
 }
 
 // baseUnit returns the version whose values a change keeps (index.doc.go,
@@ -217,6 +256,21 @@ func (s *Service) ResolveLinks(ctx context.Context, links []index.Link) ([]index
 
 // UnitOLX returns the version of a unit that ref names and its OLX.
 func (s *Service) UnitOLX(ctx context.Context, ref index.Ref) (index.Unit, []byte, error) {
+	if s.inline != nil {
+		// One index read answers the unit and, when inline, its bytes.
+		u, b, err := s.inline.UnitInline(ctx, ref)
+		if err != nil {
+			return u, nil, fmt.Errorf("refs: read unit %s: %w", ref, err)
+		}
+		if b != nil {
+			return u, b, nil
+		}
+		b, err = s.storedBytes(ctx, u.Hash, u.Size)
+		if err != nil {
+			return u, nil, fmt.Errorf("refs: OLX of unit %s: %w", ref, err)
+		}
+		return u, b, nil
+	}
 	u, err := s.Unit(ctx, ref)
 	if err != nil {
 		return u, nil, err

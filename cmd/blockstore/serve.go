@@ -12,6 +12,7 @@ import (
 	"github.com/blockstore/blockstore/httpapi"
 	"github.com/blockstore/blockstore/index"
 	"github.com/blockstore/blockstore/internal/app"
+	"github.com/blockstore/blockstore/refs"
 )
 
 // exposureWarnings says what is risky about where and how the server listens.
@@ -35,6 +36,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (loopback by default: Blockstore belongs on a private network)")
 	maxUpload := fs.Int64("max-upload-bytes", 0, "largest blob or asset body accepted, in bytes (0: unlimited)")
 	cacheBytes := fs.Int64("cache-bytes", 0, "memory for the cache of small blobs such as OLX, in bytes (0: 64 MiB; negative: off)")
+	inlineMax := fs.Int64("inline-max-bytes", refs.DefaultInlineMaxBytes, "largest OLX kept in the index rather than the blob store, in bytes (0: none; larger blobs and those stored before stay where they are)")
 	gcInterval := fs.Duration("gc-interval", 0, "run a garbage collection sweep this often (0: never; e.g. 24h)")
 	changesRetention := fs.Duration("changes-retention", index.DefaultChangeRetention, "how long the change feed keeps its history (at least 168h, 7 days); sweeps prune older changes")
 	shutdownTimeout := fs.PositiveDuration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
@@ -60,6 +62,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.MaxUploadBytes = *maxUpload
 	cfg.CacheBytes = *cacheBytes
+	cfg.InlineMaxBytes = *inlineMax
+	if *inlineMax <= 0 {
+		cfg.InlineMaxBytes = -1 // the flag's 0 is off; the Config's 0 is the default
+	}
 	if *changesRetention < index.DefaultChangeRetention {
 		return usageError{fmt.Errorf("--changes-retention %s: the change feed keeps at least %s", *changesRetention, index.DefaultChangeRetention)}
 	}

@@ -218,7 +218,11 @@ func encodeBlob(b index.Blob, ticket index.Ticket) []byte {
 	if b.State == index.BlobDeleting {
 		format = blobFormatClaim
 	}
-	out = append(out, format, byte(b.State))
+	state := byte(b.State)
+	if b.Inline {
+		state |= blobInlineFlag
+	}
+	out = append(out, format, state)
 	out = binary.AppendVarint(out, b.Size)
 	out = binary.AppendVarint(out, b.CreatedAt.UnixNano())
 	out = binary.AppendVarint(out, b.LeasedAt.UnixNano())
@@ -246,7 +250,8 @@ func decodeBlobTicket(h cas.Hash, b []byte) (index.Blob, index.Ticket, error) {
 	if format != formatV1 && format != blobFormatTicket && format != blobFormatClaim {
 		return index.Blob{}, 0, fmt.Errorf("%w: blob format", errCorrupt)
 	}
-	out := index.Blob{Hash: h, State: index.BlobState(d.byte())}
+	state := d.byte()
+	out := index.Blob{Hash: h, State: index.BlobState(state &^ blobInlineFlag), Inline: state&blobInlineFlag != 0}
 	out.Size = d.varint()
 	out.CreatedAt = fromNS(d.varint())
 	out.LeasedAt = fromNS(d.varint())

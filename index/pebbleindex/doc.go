@@ -29,8 +29,9 @@
 // sync that waits out its millisecond for the closure's writer). ClaimBlobs
 // takes both turns, so a claim is ordered with every commit naming the blob
 // (one sees the other) and with every registration. A commit only reads a
-// registry row: a live row can leave live only through ClaimBlobs, which
-// waits for the writer.
+// registry row, or writes one with its inline bytes (PutInlineBlob, safe
+// without the registry's turn: inline.go says why): a live row can leave
+// live only through ClaimBlobs, which waits for the writer.
 //
 // Reads outside Update run on a snapshot each, so a page of a list, a unit
 // with its link set, or a stream is read from one state. Like Pebble's own
@@ -80,6 +81,7 @@
 //	x superseded uuid version           → kind         published versions superseded
 //	o last-unlinked uuid                → ∅            assets that lost a link
 //	b hash                              → blob row (state, size, created, leased)
+//	f hash                              → bytes        inline blobs (inline.go)
 //	d hash                              → ∅            rows in BlobDeleting
 //	i key                               → idempotency record
 //	j expires key                       → ∅            idempotency expiry
@@ -108,4 +110,6 @@
 //   - Each version superseded by a later one has its superseded time in its
 //     record and an x key; an asset with a last-unlinked time has an o key.
 //   - The d keys are exactly the registry rows in BlobDeleting.
+//   - The f keys are exactly the registry rows whose state byte carries the
+//     inline flag; they go with the row (ForgetBlobs).
 package pebbleindex

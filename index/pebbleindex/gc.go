@@ -204,6 +204,9 @@ func (s *Store) ForgetBlobs(ctx context.Context, sweep string, hs []cas.Hash) er
 			if ok && b.State == index.BlobDeleting && b.ClaimedBy == sweep {
 				t.del(blobKey(h))
 				t.del(deletingKey(h))
+				if b.Inline {
+					t.del(inlineKey(h)) // the bytes go with the row
+				}
 			}
 		}
 		return nil

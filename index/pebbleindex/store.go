@@ -189,7 +189,12 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	}
 	s.group.start()
 	held := 0
+	var t *tx
 	release := func() {
+		if t != nil && t.registryHeld {
+			<-s.registry // taken by the transaction (PutInlineBlob)
+			t.registryHeld = false
+		}
 		for i := held - 1; i >= 0; i-- {
 			<-turns[i]
 		}
@@ -207,7 +212,10 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	}
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
-	t := newTx(b, s.clock())
+	t = newTx(b, s.clock())
+	if len(turns) == 1 && turns[0] == s.writer {
+		t.registry, t.ctx = s.registry, ctx
+	}
 	err := fn(t)
 	if err == nil {
 		err = t.finish()

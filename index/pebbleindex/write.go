@@ -1,6 +1,7 @@
 package pebbleindex
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -25,7 +26,13 @@ type tx struct {
 	// unlinked holds the assets that a removed unit version linked; finish
 	// sets their last-unlinked time.
 	unlinked map[uuid.UUID]struct{}
-	changes  []index.FeedChange // the change feed's records (changes.go)
+	// registry is the registry's turn when the transaction holds only the
+	// writer's (an Update): PutInlineBlob takes it, after the writer's as
+	// ClaimBlobs does, and the commit gives it back after the apply.
+	registry     chan struct{}
+	registryHeld bool
+	ctx          context.Context    // the Update's, for the wait for registry
+	changes      []index.FeedChange // the change feed's records (changes.go)
 }
 
 var _ index.Tx = (*tx)(nil)

@@ -352,7 +352,7 @@ func scanClaim(row pgx.Row) (index.Blob, error) {
 		state int16
 		at    *time.Time
 	)
-	if err := row.Scan(&hash, &b.Size, &state, &b.CreatedAt, &b.LeasedAt, &b.ClaimedBy, &at); err != nil {
+	if err := row.Scan(&hash, &b.Size, &state, &b.CreatedAt, &b.LeasedAt, &b.Inline, &b.ClaimedBy, &at); err != nil {
 		return index.Blob{}, err
 	}
 	copy(b.Hash[:], hash)

@@ -77,7 +77,7 @@ func (r reader) Idempotency(ctx context.Context, key string) (index.IdempotencyR
 	return readIdempotency(ctx, r.q, key, r.now())
 }
 
-const blobCols = `hash, size, state, created_at, leased_at`
+const blobCols = `hash, size, state, created_at, leased_at, inline`
 
 func scanBlob(row pgx.Row) (index.Blob, error) {
 	var (
@@ -85,7 +85,7 @@ func scanBlob(row pgx.Row) (index.Blob, error) {
 		hash  []byte
 		state int16
 	)
-	if err := row.Scan(&hash, &b.Size, &state, &b.CreatedAt, &b.LeasedAt); err != nil {
+	if err := row.Scan(&hash, &b.Size, &state, &b.CreatedAt, &b.LeasedAt, &b.Inline); err != nil {
 		return index.Blob{}, err
 	}
 	copy(b.Hash[:], hash)

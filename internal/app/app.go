@@ -63,6 +63,9 @@ type Config struct {
 	MaxUploadBytes int64
 	// CacheBytes bounds the in-memory cache of small blobs (0: the default).
 	CacheBytes int64
+	// InlineMaxBytes is the largest OLX kept in the index instead of the
+	// blob store (0: refs.DefaultInlineMaxBytes, 64 KiB; negative: none).
+	InlineMaxBytes int64
 	// GCRetention and GCGrace are the sweep defaults (0: 720h and 24h).
 	GCRetention, GCGrace time.Duration
 	// GCMaxDeleteShare is the share of the stored blobs or bytes above which
@@ -279,7 +282,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 	}
 
-	a.Refs = refs.New(a.Index, a.Blobs, refs.Options{CacheBytes: cfg.CacheBytes, Now: cfg.Now, Logger: a.Logger})
+	a.Refs = refs.New(a.Index, a.Blobs, refs.Options{CacheBytes: cfg.CacheBytes, InlineMaxBytes: cfg.InlineMaxBytes, Now: cfg.Now, Logger: a.Logger})
 	gm, err := gc.NewMetrics(reg)
 	if err != nil {
 		return nil, err

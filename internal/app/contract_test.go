@@ -17,3 +17,17 @@ func TestContract(t *testing.T) {
 		})
 	}
 }
+
+// TestContractInlineOff runs the suite again with inline blobs off
+// (--inline-max-bytes 0): every OLX in the blob store, as before them.
+func TestContractInlineOff(t *testing.T) {
+	for _, d := range deployments() {
+		t.Run(d.name, func(t *testing.T) {
+			apitest.Run(t, func(t *testing.T) string {
+				cfg := d.cfg(t)
+				cfg.InlineMaxBytes = -1
+				return serve(t, openApp(t, cfg))
+			})
+		})
+	}
+}

@@ -254,11 +254,13 @@ func (b *binding) bind(ctx context.Context, iid string) (string, error) {
 // errStop ends a walk early.
 var errStop = errors.New("stop")
 
-// indexHolds reports whether the index has a live blob.
+// indexHolds reports whether the index has a live blob in the blob store.
 func (b *binding) indexHolds(ctx context.Context) (bool, error) {
 	found := false
 	err := b.idx.Blobs(ctx, func(bl index.Blob) error {
-		if bl.State == index.BlobLive {
+		// Inline blobs are in the index only: they say nothing of the
+		// blob store.
+		if bl.State == index.BlobLive && !bl.Inline {
 			found = true
 			return errStop
 		}
@@ -291,7 +293,7 @@ func (b *binding) missing(ctx context.Context) (int, []cas.Hash, int, error) {
 	live := 0
 	eachLive := func(fn func(cas.Hash) error) error {
 		return b.idx.Blobs(ctx, func(bl index.Blob) error {
-			if bl.State != index.BlobLive {
+			if bl.State != index.BlobLive || bl.Inline {
 				return nil
 			}
 			return fn(bl.Hash)

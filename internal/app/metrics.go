@@ -306,3 +306,25 @@ func (x *meteredIndex) Ping(ctx context.Context) (err error) {
 	defer func(t time.Time) { x.observe("ping", t, err) }(time.Now())
 	return x.Store.Ping(ctx)
 }
+
+// InlineBlobs passes index.InlineReader through the wrapper (both engines
+// keep inline blobs; an engine without them has none to return).
+func (x *meteredIndex) InlineBlobs(ctx context.Context, hs []cas.Hash) (_ map[cas.Hash][]byte, err error) {
+	ir, ok := x.Store.(index.InlineReader)
+	if !ok {
+		return map[cas.Hash][]byte{}, nil
+	}
+	defer func(t time.Time) { x.observe("inline_blobs", t, err) }(time.Now())
+	return ir.InlineBlobs(ctx, hs)
+}
+
+// UnitInline passes index.InlineReader through the wrapper, timed as a
+// unit read.
+func (x *meteredIndex) UnitInline(ctx context.Context, ref index.Ref) (_ index.Unit, _ []byte, err error) {
+	defer func(t time.Time) { x.observe("unit", t, err) }(time.Now())
+	if ir, ok := x.Store.(index.InlineReader); ok {
+		return ir.UnitInline(ctx, ref)
+	}
+	u, err := x.Store.Unit(ctx, ref)
+	return u, nil, err
+}

@@ -103,6 +103,9 @@ func (a *App) Verify(ctx context.Context, opt VerifyOptions) (VerifyReport, erro
 	if err := g.Wait(); err != nil {
 		return rep, fmt.Errorf("verify: blobs: %w", err)
 	}
+	if err := a.verifyInline(ctx, opt.Sample, &stored, &checked, &bytes, corrupt, missing); err != nil {
+		return rep, fmt.Errorf("verify: inline blobs: %w", err)
+	}
 	rep.BlobsStored, rep.BlobsChecked, rep.BytesChecked = stored.Load(), checked.Load(), bytes.Load()
 
 	// 2. Every referenced hash and every live registry row has its bytes.
@@ -111,9 +114,15 @@ func (a *App) Verify(ctx context.Context, opt VerifyOptions) (VerifyReport, erro
 	for range opt.Jobs {
 		g.Go(func() error {
 			for h := range seen {
-				if _, err := a.Blobs.Stat(gctx, h); errors.Is(err, cas.ErrNotFound) {
-					missing(h)
-				} else if err != nil {
+				_, err := a.Blobs.Stat(gctx, h)
+				if errors.Is(err, cas.ErrNotFound) {
+					// Not in the blob store: its bytes may be inline.
+					var in bool
+					if in, err = a.inlined(gctx, h); err == nil && !in {
+						missing(h)
+					}
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -142,8 +151,8 @@ func (a *App) Verify(ctx context.Context, opt VerifyOptions) (VerifyReport, erro
 		}
 		rep.References = refs
 		err = a.Index.Blobs(gctx, func(b index.Blob) error {
-			if b.State != index.BlobLive {
-				return nil
+			if b.State != index.BlobLive || b.Inline {
+				return nil // inline bytes were checked with the stored ones
 			}
 			return send(b.Hash)
 		})
@@ -195,4 +204,72 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
+}
+
+// inlineBatch is how many inline blobs verify reads per index read.
+const inlineBatch = 256
+
+// verifyInline re-hashes the sampled live inline blobs (bytes kept in the
+// index), counting them with the stored ones; a row marked inline whose
+// bytes are gone is missing.
+func (a *App) verifyInline(ctx context.Context, sample float64, stored, checked, bytes *atomic.Int64,
+	corrupt, missing func(cas.Hash)) error {
+	ir, ok := a.Index.(index.InlineReader)
+	if !ok {
+		return nil
+	}
+	var batch []cas.Hash
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		got, err := ir.InlineBlobs(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for _, h := range batch {
+			b, ok := got[h]
+			switch {
+			case !ok:
+				missing(h)
+			case cas.Sum(b) != h:
+				corrupt(h)
+			}
+			checked.Add(1)
+			bytes.Add(int64(len(b)))
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := a.Index.Blobs(ctx, func(b index.Blob) error {
+		if !b.Inline || b.State != index.BlobLive {
+			return nil
+		}
+		stored.Add(1)
+		if !sampled(b.Hash, sample) {
+			return nil
+		}
+		if batch = append(batch, b.Hash); len(batch) == inlineBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// inlined reports whether the index keeps the bytes of h.
+func (a *App) inlined(ctx context.Context, h cas.Hash) (bool, error) {
+	ir, ok := a.Index.(index.InlineReader)
+	if !ok {
+		return false, nil
+	}
+	got, err := ir.InlineBlobs(ctx, []cas.Hash{h})
+	if err != nil {
+		return false, err
+	}
+	_, in := got[h]
+	return in, nil
 }

@@ -255,12 +255,12 @@ func copyBlobToTar(ctx context.Context, tw *tar.Writer, blobs *cas.Store, h cas.
 }
 
 // neededBlobs calls fn once for each blob a backup of idx must hold: every
-// live registry row, then every referenced hash that is not one (only a
+// live registry row but the inline ones (in the checkpoint already), then every referenced hash that is not one (only a
 // damaged index has those). idx must not change meanwhile.
 func neededBlobs(ctx context.Context, idx index.Store, fn func(cas.Hash) error) error {
 	err := idx.Blobs(ctx, func(b index.Blob) error {
-		if b.State != index.BlobLive {
-			return nil
+		if b.State != index.BlobLive || b.Inline {
+			return nil // inline bytes are in the index checkpoint
 		}
 		return fn(b.Hash)
 	})

@@ -26,6 +26,16 @@ func TestCrashEmbedded(t *testing.T) {
 	crashRounds(t, embeddedDeployment(t), 4, writerOptions{LargeEvery: 5, LargeSize: 3 << 20, MaxOps: 300})
 }
 
+// TestCrashEmbeddedInlineOff does the same with every OLX in the blob
+// directory (--inline-max-bytes 0), as before inline blobs; the tests above
+// run with the default, where the writers' OLX (under 64 KiB) is inline.
+func TestCrashEmbeddedInlineOff(t *testing.T) {
+	t.Parallel()
+	d := embeddedDeployment(t)
+	d.env = append(d.env, "BLOCKSTORE_INLINE_MAX_BYTES=0")
+	crashRounds(t, d, 2, writerOptions{LargeEvery: 5, LargeSize: 3 << 20, MaxOps: 300})
+}
+
 // TestCrashProduction does the same on PostgreSQL and MinIO. Large bodies
 // are over s3store.SmallBlobSize, so that uploads stream to temporary keys
 // and multipart uploads when the kill comes.

@@ -71,7 +71,9 @@ func (c *copier) copyBlob(ctx context.Context, w wanted) error {
 	case !errors.Is(err, cas.ErrNotFound):
 		return fmt.Errorf("stat at the destination: %w", err)
 	}
-	r, err := c.src.Blobs.Open(ctx, w.hash)
+	// Through the source's service: its small OLX may be inline, in its
+	// index rather than its blob store.
+	r, err := c.src.Refs.OpenBlob(ctx, w.hash)
 	if err != nil {
 		return fmt.Errorf("open at the source: %w", err)
 	}
