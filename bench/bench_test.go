@@ -61,6 +61,7 @@ func TestHarness(t *testing.T) {
 		"reads by hash over loopback HTTP":              {Embedded, Postgres, MinIO},
 		"units: ingest":                                 {Embedded, Postgres, MinIO},
 		"units: reads":                                  {Embedded, Postgres, MinIO},
+		"units: ratios":                                 {Postgres},
 		"import (blockstore import)":                    {Embedded, Postgres},
 		"copy (blockstore copy)":                        {Embedded, Postgres},
 		"garbage collection (blockstore gc --grace 0s)": {Embedded, Postgres},

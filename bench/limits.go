@@ -141,7 +141,7 @@ func fsyncRate(dir string, ops int) (float64, error) {
 
 // fdatasyncRate writes 4 KiB and fdatasyncs, ops times, in a file in dir:
 // the cost of one synced WAL append, the most a synced commit can need,
-// with which the unit commit rate is compared (issue 14: at least 2× with
+// with which the unit commit rate is compared (the goal: at least 2× with
 // 8 writers, because Pebble's grouped syncs cover many commits each).
 func fdatasyncRate(dir string, ops int) (float64, error) {
 	f, err := os.CreateTemp(dir, "fdatasync-*.tmp")

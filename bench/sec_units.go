@@ -214,13 +214,13 @@ func (h *harness) unitsSection(ctx context.Context) {
 	h.unitRatios(gw, gr, create, get, resolve, limFsync)
 }
 
-// unitRatios adds the ratios that the inline blobs work (issue 14) aims
+// unitRatios adds the ratios that keeping small content inline aims
 // at, computed run by run from the values of the same run: unit commits
 // against the disk's 4 KiB write+fdatasync rate (targets: embedded ≥ 2.0,
 // PostgreSQL + MinIO ≥ 0.5), PostgreSQL + MinIO OLX reads against embedded
 // (≥ 0.7, p99 < 10 ms), and its resolve p50 against embedded (≤ 1.5).
 func (h *harness) unitRatios(gw, gr, create, get, resolve string, fdatasync Series) {
-	const g = "units: ratios (issue 14 targets)"
+	const g = "units: ratios"
 	values := func(group, name string, t Target) Series {
 		if row := h.rep.Row(group, name); row != nil && row.Values[t] != nil {
 			return row.Values[t]
