@@ -74,7 +74,9 @@ func errorOf(err error) apiError {
 		if maxBytes != nil {
 			e.Message = fmt.Sprintf("request body is larger than %d bytes", maxBytes.Limit)
 		}
-	case errors.Is(err, ErrSlowClient), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, ErrSlowClient), errors.Is(err, io.ErrUnexpectedEOF) && !dependencyFailed(err):
+		// A body cut short is the client's; a connection to the index or
+		// the bucket cut short is not (it is 503 below).
 		e.Status, e.Code = http.StatusBadRequest, "bad_request"
 	case errors.Is(err, cas.ErrHashMismatch):
 		e.Status, e.Code = http.StatusUnprocessableEntity, "hash_mismatch"
@@ -206,4 +208,11 @@ func writeAPIError(w http.ResponseWriter, r *http.Request, e apiError) {
 		Error apiError `json:"error"`
 	}{e})
 	writeBody(w, r, e.Status, body)
+}
+
+// dependencyFailed reports whether err says the index or the blob store
+// failed, whatever the lower error it carries (an io.ErrUnexpectedEOF from
+// a dropped database connection included).
+func dependencyFailed(err error) bool {
+	return errors.Is(err, index.ErrUnavailable) || errors.Is(err, refs.ErrBlobStoreUnavailable)
 }

@@ -175,6 +175,9 @@ func TestUnavailableMessagesSayWhat(t *testing.T) {
 		{fmt.Errorf("cas: open: %w: %w", context.DeadlineExceeded, detail), "the blob store is unavailable"},
 		{fmt.Errorf("cas: put: %w: %w", syscall.ENOSPC, detail), "out of space"},
 		{fmt.Errorf("%w: blob being deleted: %w", refs.ErrRetry, detail), "send the request again"},
+		// A PostgreSQL connection dropped mid-answer (a server restart):
+		// the index's fault, not the request's.
+		{fmt.Errorf("pgindex: commit: %w: %w", index.ErrUnavailable, io.ErrUnexpectedEOF), "the index is unavailable"},
 	} {
 		got := errorOf(c.err)
 		if got.Status != http.StatusServiceUnavailable || !strings.Contains(got.Message, c.want) {

@@ -9,7 +9,7 @@ import (
 )
 
 // Inline blobs (index.InlineWriter, index.InlineReader): the bytes of a
-// small blob live under f|hash beside its registry row b|hash, whose state
+// small blob live under y|hash beside its registry row b|hash, whose state
 // byte carries blobInlineFlag. The unit commit that stores them is one
 // batch with the version that names them, so it costs one WAL write, synced
 // together with the other writers' batches by groupSync, and no blob file.
@@ -22,11 +22,12 @@ import (
 // transaction that writes a new inline blob waits for registrations; one
 // whose blob is live already takes nothing.
 
-// pInline is the key space of inline bytes: f|hash → the blob's bytes.
-const pInline byte = 'f'
+// pInline is the key space of inline bytes: y|hash → the blob's bytes
+// (keys.go lists every key space).
+const pInline byte = 'y'
 
 // blobInlineFlag marks, in the state byte of a registry row, a blob whose
-// bytes are under f|hash. Rows written before inline blobs never have it.
+// bytes are under y|hash. Rows written before inline blobs never have it.
 const blobInlineFlag byte = 0x80
 
 func inlineKey(h cas.Hash) []byte {

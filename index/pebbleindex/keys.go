@@ -10,7 +10,9 @@ import (
 )
 
 // Key spaces: the first byte of every key. doc.go describes each one; 'f'
-// (f|seq → change) is the change feed's, declared in changes.go.
+// (f|seq → change) is the change feed's, declared in changes.go, and 'y'
+// (y|hash → inline bytes) the inline blobs', declared in inline.go.
+// TestKeySpacesDistinct holds them apart.
 const (
 	pMeta             byte = 'a' // a|name → value
 	pBlob             byte = 'b' // b|hash → blob row
