@@ -120,23 +120,7 @@ func diskRates(ctx context.Context, dir string, size int64) (write, cold, cached
 
 // fsyncRate writes 4 KiB and fsyncs, ops times, in a file in dir.
 func fsyncRate(dir string, ops int) (float64, error) {
-	f, err := os.CreateTemp(dir, "fsync-*.tmp")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	buf := make([]byte, 4*kib)
-	start := time.Now()
-	for i := range ops {
-		if _, err := f.WriteAt(buf, int64(i)*4*kib); err != nil {
-			return 0, err
-		}
-		if err := f.Sync(); err != nil {
-			return 0, err
-		}
-	}
-	return rate(float64(ops), time.Since(start)), nil
+	return syncedWriteRate(dir, ops, (*os.File).Sync)
 }
 
 // fdatasyncRate writes 4 KiB and fdatasyncs, ops times, in a file in dir:
@@ -144,7 +128,18 @@ func fsyncRate(dir string, ops int) (float64, error) {
 // with which the unit commit rate is compared (the goal: at least 2× with
 // 8 writers, because Pebble's grouped syncs cover many commits each).
 func fdatasyncRate(dir string, ops int) (float64, error) {
-	f, err := os.CreateTemp(dir, "fdatasync-*.tmp")
+	return syncedWriteRate(dir, ops, func(f *os.File) error {
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return fmt.Errorf("fdatasync: %w", err)
+		}
+		return nil
+	})
+}
+
+// syncedWriteRate writes 4 KiB and calls sync, ops times, in a new file in
+// dir, and returns the rate in operations per second.
+func syncedWriteRate(dir string, ops int, sync func(*os.File) error) (float64, error) {
+	f, err := os.CreateTemp(dir, "sync-*.tmp")
 	if err != nil {
 		return 0, err
 	}
@@ -156,8 +151,8 @@ func fdatasyncRate(dir string, ops int) (float64, error) {
 		if _, err := f.WriteAt(buf, int64(i)*4*kib); err != nil {
 			return 0, err
 		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
-			return 0, fmt.Errorf("fdatasync: %w", err)
+		if err := sync(f); err != nil {
+			return 0, err
 		}
 	}
 	return rate(float64(ops), time.Since(start)), nil
