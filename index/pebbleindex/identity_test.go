@@ -4,10 +4,12 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+
+	"github.com/blockstore/blockstore/index/indextest"
 )
 
-// TestStoreID: none at first, the first bind wins, replace and remove, and
-// the id survives a reopen.
+// TestStoreID: none at first, the first bind wins, replace and remove
+// (indextest.RunStoreID), and a bound id survives a reopen.
 func TestStoreID(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "index")
@@ -21,14 +23,9 @@ func TestStoreID(t *testing.T) {
 	if fresh, err := Fresh(dir); err != nil || fresh {
 		t.Fatalf("Fresh of an index: %v, %v", fresh, err)
 	}
-	if id, err := s.StoreID(ctx); err != nil || id != "" {
-		t.Fatalf("StoreID of a new index: %q, %v", id, err)
-	}
+	indextest.RunStoreID(t, s)
 	if id, err := s.BindStoreID(ctx, "first"); err != nil || id != "first" {
 		t.Fatalf("BindStoreID(first): %q, %v", id, err)
-	}
-	if id, err := s.BindStoreID(ctx, "second"); err != nil || id != "first" {
-		t.Fatalf("BindStoreID(second): %q, %v; want the first to stay", id, err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -39,17 +36,5 @@ func TestStoreID(t *testing.T) {
 	defer s.Close()
 	if id, err := s.StoreID(ctx); err != nil || id != "first" {
 		t.Fatalf("StoreID after reopen: %q, %v", id, err)
-	}
-	if err := s.ReplaceStoreID(ctx, "third"); err != nil {
-		t.Fatal(err)
-	}
-	if id, err := s.StoreID(ctx); err != nil || id != "third" {
-		t.Fatalf("StoreID after replace: %q, %v", id, err)
-	}
-	if err := s.ReplaceStoreID(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
-	if id, err := s.StoreID(ctx); err != nil || id != "" {
-		t.Fatalf("StoreID after remove: %q, %v", id, err)
 	}
 }
