@@ -33,6 +33,17 @@ const resumeBound = 30 * time.Second
 // (the host stops answering).
 func TestPostgresOutage(t *testing.T) {
 	t.Parallel()
+	d, proxy, _ := productionBehindProxy(t)
+	outage(t, d, proxy)
+}
+
+// productionBehindProxy is a PostgreSQL + MinIO deployment whose database
+// connections go through a proxy the test can cut. connect_timeout bounds
+// reaching PostgreSQL; statement_timeout bounds each statement on the
+// server and, plus pgindex.OpTimeoutMargin, each wait for an answer in the
+// server. It also returns the database's own URL.
+func productionBehindProxy(t *testing.T) (deployment, *Proxy, *url.URL) {
+	t.Helper()
 	dbURL := testenv.NewDatabase(t)
 	u, err := url.Parse(dbURL)
 	if err != nil {
@@ -43,11 +54,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
-	// connect_timeout bounds reaching PostgreSQL; statement_timeout bounds each
-	// statement on the server and, plus pgindex.OpTimeoutMargin, each wait
-	// for an answer in the server.
-	d := productionVia(t, withHost(t, dbURL, proxy.Addr(), map[string]string{"connect_timeout": "2", "statement_timeout": "2s"}), "")
-	outage(t, d, proxy)
+	return productionVia(t, withHost(t, dbURL, proxy.Addr(), map[string]string{"connect_timeout": "2", "statement_timeout": "2s"}), ""), proxy, u
 }
 
 // TestMinIOOutage does the same to the server's connection to MinIO.

@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/blockstore/blockstore/cas"
-	"github.com/blockstore/blockstore/internal/testenv"
 )
 
 // TestUnavailableSaysWhatNotWhere: with PostgreSQL unreachable, requests and
@@ -19,17 +17,7 @@ import (
 // which the server logs instead.
 func TestUnavailableSaysWhatNotWhere(t *testing.T) {
 	t.Parallel()
-	dbURL := testenv.NewDatabase(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := NewProxy(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	d := productionVia(t, withHost(t, dbURL, proxy.Addr(), map[string]string{"connect_timeout": "2", "statement_timeout": "2s"}), "")
+	d, proxy, u := productionBehindProxy(t)
 	s := startServer(t, d.env, d.args...)
 	proxy.Set(Down)
 
