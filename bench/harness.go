@@ -40,6 +40,10 @@ type Options struct {
 	Log io.Writer
 	// Command is shown in the report (how it was run).
 	Command string
+	// Profiles, when set, is a directory that receives a CPU profile of
+	// every server the run starts (blockstore serve --cpu-profile), named
+	// after the section, the deployment and the order of starting.
+	Profiles string
 }
 
 // ErrMeasurement is wrapped by Run's error when some measurements failed
@@ -60,6 +64,8 @@ type harness struct {
 	failures []error
 	// blobBuf is the read buffer of single-stream downloads.
 	blobBuf []byte
+	// servers counts the servers started (names their profiles).
+	servers int
 }
 
 // Run runs the benchmarks and returns the report. Every process, database,
@@ -238,6 +244,11 @@ func (h *harness) deploy(ctx context.Context, t Target, section string) (_ *depl
 			"BLOCKSTORE_DATABASE_URL="+d.dbURL,
 			"BLOCKSTORE_S3_ACCESS_KEY="+h.minio.AccessKey,
 			"BLOCKSTORE_S3_SECRET_KEY="+h.minio.SecretKey)
+	}
+	if h.opt.Profiles != "" {
+		h.servers++
+		name := fmt.Sprintf("%s-%s-%02d.pprof", section, t, h.servers)
+		args = append(args, "--cpu-profile", filepath.Join(h.opt.Profiles, name))
 	}
 	if d.srv, err = startServer(ctx, h.bin, env, args...); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -260,5 +261,41 @@ func TestDataDirectoryIsLocked(t *testing.T) {
 	out, err := exec.Command(bin, "gc", "--server", s.URL, "--dry-run", "--json").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), `"dry_run": true`) {
 		t.Fatalf("gc --server: %v\n%s", err, out)
+	}
+}
+
+// TestServeCPUProfile: --cpu-profile leaves a profile that pprof reads once
+// the server stops on SIGTERM.
+func TestServeCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "cpu.pprof")
+	s := startServer(t, "--data", filepath.Join(dir, "data"), "--cpu-profile", prof)
+	resp, err := http.Get(s.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not exit after SIGTERM")
+	}
+	p, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pprof profile is a gzipped protocol buffer.
+	zr, err := gzip.NewReader(bytes.NewReader(p))
+	if err != nil {
+		t.Fatalf("the profile is not gzipped: %v (%d bytes)", err, len(p))
+	}
+	if n, err := io.Copy(io.Discard, zr); err != nil || n == 0 {
+		t.Fatalf("the profile's %d bytes do not unzip: %v", n, err)
 	}
 }

@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bin := fs.String("binary", "", "a blockstore binary to run (default: build ./cmd/blockstore)")
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(bench.Sections, ","))
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	profiles := fs.String("profiles", "", "write a CPU profile of every server started into this directory (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -54,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	opt := bench.Options{Scale: sc, Dir: *dir, GCDir: *gcDir, Binary: *bin, Log: stderr, Command: "blockstore-bench " + strings.Join(args, " ")}
+	opt := bench.Options{Scale: sc, Dir: *dir, GCDir: *gcDir, Binary: *bin, Log: stderr, Command: "blockstore-bench " + strings.Join(args, " "), Profiles: *profiles}
 	if *quiet {
 		opt.Log = nil
 	}
