@@ -228,7 +228,9 @@ type Tx interface {
 	// another unit links to it.
 	DeleteEntity(id uuid.UUID) error
 
-	// PutIdempotency stores rec. A live record under the same key is ErrConflict.
+	// PutIdempotency stores rec. A live record under the same key is
+	// ErrConflict, returned by the call or, when the engine sends the
+	// record with the commit, by Update (either way nothing is written).
 	PutIdempotency(rec IdempotencyRecord) error
 }
 

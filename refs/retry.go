@@ -92,6 +92,14 @@ type writeOp[T any] struct {
 	// noTx: apply writes nothing to the index (its write happened before);
 	// without a key to record, no transaction is needed.
 	noTx bool
+	// checked: replayed looked for the key's record just before and found
+	// none, so the transaction does not look again. A record committed
+	// since by a concurrent request with the key makes PutIdempotency (or
+	// the commit) fail with ErrConflict, and that request's answer is
+	// replayed: the look inside would only save the work of a transaction
+	// that will not commit, in that rare race, at the cost of a round trip
+	// to PostgreSQL in every other request.
+	checked bool
 }
 
 func (op *writeOp[T]) fingerprint() cas.Hash {
@@ -108,6 +116,7 @@ func replayed[T any](ctx context.Context, r index.Reader, op *writeOp[T]) (Answe
 	rec, err := r.Idempotency(ctx, key)
 	switch {
 	case errors.Is(err, index.ErrNotFound):
+		op.checked = true
 		return Answer{}, false, nil
 	case err != nil:
 		return Answer{}, false, fmt.Errorf("refs: read idempotency record: %w", err)
@@ -163,7 +172,7 @@ func commit[T any](ctx context.Context, s *Service, op *writeOp[T]) (Answer, err
 	for attempt := 1; ; attempt++ {
 		var ans Answer
 		err := s.idx.Update(ctx, func(tx index.Tx) error {
-			if key != "" {
+			if key != "" && !op.checked {
 				rec, err := tx.Idempotency(ctx, key)
 				switch {
 				case err == nil:

@@ -187,6 +187,56 @@ func TestChangesWakeAcrossStores(t *testing.T) {
 	t.Logf("slowest wake across stores: %v", worst)
 }
 
+// TestChangesWakeWithoutNotification: a notification can be lost (a
+// replica killed between its commit and its notify); a follower waiting on
+// another replica still sees the commit within about a second, because
+// the listener wakes its followers every lookInterval.
+func TestChangesWakeWithoutNotification(t *testing.T) {
+	url := testenv.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	open := func() *Store {
+		s, err := Open(ctx, url, index.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	a.testNoNotify = true
+	after, err := b.ChangesHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WatchChanges() // the listener runs before the commit
+	type result struct {
+		p   index.ChangePage
+		err error
+		at  time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := index.WaitChanges(ctx, b, index.ChangeQuery{After: after}, 30*time.Second)
+		done <- result{p, err, time.Now()}
+	}()
+	var c index.Collection
+	if err := a.Update(ctx, func(tx index.Tx) (err error) {
+		c, err = tx.CreateCollection(index.NewCollection{CollectionFields: index.CollectionFields{Name: "unannounced"}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ack := time.Now()
+	r := <-done
+	if r.err != nil || len(r.p.Items) != 1 || r.p.Items[0].ID != c.ID {
+		t.Fatalf("%v, %v; want the new collection", r.p.Items, r.err)
+	}
+	if took := r.at.Sub(ack); took > lookInterval+500*time.Millisecond {
+		t.Errorf("the follower woke %v after an unannounced commit, want within %v", took, lookInterval)
+	}
+}
+
 // TestChangesListenerReconnects: when the listening session is cut (its
 // backend terminated, as in a failover), the Store reconnects, and a
 // follower waiting through it still wakes on the next commit elsewhere.

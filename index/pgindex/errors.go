@@ -41,6 +41,7 @@ func (e *dbError) Unwrap() []error {
 // index's sentinels:
 //
 //   - 23505 unique violation, 23503 foreign key violation → index.ErrConflict
+//   - BSK01 (blockstore_put_idempotency: the key is taken) → *index.ConflictError
 //   - 40001 serialization failure, 40P01 deadlock → retryable (Update runs
 //     the transaction again; when retries run out, index.ErrUnavailable)
 //   - connection failures, class 08, 53 (resources), 57P0x (shutdown),
@@ -48,6 +49,10 @@ func (e *dbError) Unwrap() []error {
 //   - pgx.ErrNoRows → index.ErrNotFound
 //
 // A cancelled context stays context.Canceled. Other errors pass unchanged.
+// sqlstateKeyUsed is raised by blockstore_put_idempotency when a live
+// record holds the key.
+const sqlstateKeyUsed = "BSK01"
+
 func translate(err error) error {
 	if err == nil {
 		return nil
@@ -65,6 +70,8 @@ func translate(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
+		case pe.Code == sqlstateKeyUsed:
+			return &index.ConflictError{Reason: "idempotency key already used"}
 		case pe.Code == "23505" || pe.Code == "23503":
 			return &dbError{sentinel: index.ErrConflict, err: err}
 		case pe.Code == "40001" || pe.Code == "40P01":

@@ -52,6 +52,9 @@ type Store struct {
 	mu     sync.Mutex
 	locks  map[*gcLock]struct{} // GC locks held, released by Close
 	feed   feed                 // the change feed (changes.go)
+	// testNoNotify, set by a test before the first commit, keeps the
+	// notifier from sending (a notification lost with a killed replica).
+	testNoNotify bool
 }
 
 var _ index.Store = (*Store)(nil)
@@ -82,6 +85,7 @@ func Open(ctx context.Context, url string, opt index.Options) (*Store, error) {
 		opTimeout: opTimeout(cfg),
 		locks:     make(map[*gcLock]struct{}),
 	}
+	s.feed.stop = make(chan struct{})
 	s.reader = reader{q: s, now: s.now}
 	return s, nil
 }

@@ -588,26 +588,9 @@ func (t *tx) PutIdempotency(rec index.IdempotencyRecord) error {
 	if body == nil {
 		body = []byte{}
 	}
-	stored := false
-	b := &pgx.Batch{}
-	// An expired record under the key is replaced; a live one is a conflict
-	// (a concurrent writer of the same key waits here for the first to end).
-	b.Queue(`INSERT INTO idempotency (key, fingerprint, status, body, expires_at) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status,
-	body = EXCLUDED.body, expires_at = EXCLUDED.expires_at
-WHERE idempotency.expires_at <= $6
-RETURNING true`, []byte(rec.Key), rec.Fingerprint[:], rec.Status, body, rec.ExpiresAt, t.now).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&stored)
-		if err == pgx.ErrNoRows {
-			return nil
-		}
-		return err
-	})
-	if err := t.run(t.ctx, b); err != nil {
-		return fmt.Errorf("pgindex: idempotency record: %w", err)
-	}
-	if !stored {
-		return &index.ConflictError{Reason: "idempotency key already used"}
-	}
+	// Queued: it goes out with COMMIT. A live record under the key fails
+	// the statement (errKeyUsed), which rolls the transaction back.
+	t.write(`SELECT blockstore_put_idempotency($1, $2, $3, $4, $5, $6)`,
+		[]byte(rec.Key), rec.Fingerprint[:], rec.Status, body, rec.ExpiresAt, t.now)
 	return nil
 }
