@@ -160,7 +160,7 @@ func (s *Service) PublishAssetDraft(ctx context.Context, id uuid.UUID, req Reque
 // DeleteAssetDraft deletes the draft of an asset; index.ErrNotFound when
 // there is none.
 func (s *Service) DeleteAssetDraft(ctx context.Context, id uuid.UUID) error {
-	err := s.idx.Update(ctx, func(tx index.Tx) error { return tx.DeleteAssetDraft(id) })
+	err := s.update(ctx, func(tx index.Tx) error { return tx.DeleteAssetDraft(id) })
 	if err != nil {
 		return fmt.Errorf("refs: delete draft of asset %s: %w", id, err)
 	}

@@ -33,7 +33,7 @@ func (s *Service) UpdateCollection(ctx context.Context, id uuid.UUID, p index.Co
 		return index.Collection{}, err
 	}
 	var out index.Collection
-	err := s.idx.Update(ctx, func(tx index.Tx) error {
+	err := s.update(ctx, func(tx index.Tx) error {
 		c, _, err := tx.UpdateCollection(id, p)
 		out = c
 		return err
@@ -46,7 +46,7 @@ func (s *Service) UpdateCollection(ctx context.Context, id uuid.UUID, p index.Co
 
 // DeleteCollection deletes a collection; see index.Tx.DeleteCollection.
 func (s *Service) DeleteCollection(ctx context.Context, id uuid.UUID, recursive bool) error {
-	err := s.idx.Update(ctx, func(tx index.Tx) error {
+	err := s.update(ctx, func(tx index.Tx) error {
 		return tx.DeleteCollection(id, recursive)
 	})
 	if err != nil {

@@ -171,7 +171,7 @@ func commit[T any](ctx context.Context, s *Service, op *writeOp[T]) (Answer, err
 	}
 	for attempt := 1; ; attempt++ {
 		var ans Answer
-		err := s.idx.Update(ctx, func(tx index.Tx) error {
+		err := s.update(ctx, func(tx index.Tx) error {
 			if key != "" && !op.checked {
 				rec, err := tx.Idempotency(ctx, key)
 				switch {

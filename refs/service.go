@@ -72,6 +72,11 @@ type Options struct {
 	// Logger receives the rare events worth an operator's look (a sweep that
 	// took bytes under a commit); nil discards them.
 	Logger *slog.Logger
+	// LatestFeed, when set, is the index's change feed, and turns on the
+	// cache of the latest version of units read by uuid, kept true by
+	// following it (latest.go): for an index whose every read is a round
+	// trip (PostgreSQL). The caller must then Close the Service.
+	LatestFeed index.ChangeFeed
 }
 
 // Service binds names to content over an index and a blob store. It is safe
@@ -84,6 +89,8 @@ type Service struct {
 	log   *slog.Logger
 	// inline is idx when it keeps inline blobs, else nil.
 	inline index.InlineReader
+	// latest is the latest-version cache (Options.FollowLatest), or nil.
+	latest *latestCache
 
 	// onBusy, when set, is called each time an upload finds its blob being
 	// deleted by a sweep and is about to wait (tests).
@@ -115,13 +122,25 @@ func New(idx index.Store, blobs *cas.Store, opt Options) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	inline, _ := idx.(index.InlineReader)
-	return &Service{
+	s := &Service{
 		inline: inline,
 		idx:    idx,
 		blobs:  blobs,
 		opt:    opt,
 		cache:  newBlobCache(opt.CacheBytes, opt.CacheMaxBlob),
 		log:    log,
+	}
+	if opt.LatestFeed != nil && opt.CacheBytes > 0 {
+		s.latest = newLatestCache(opt.LatestFeed, log)
+	}
+	return s
+}
+
+// Close stops the Service's background work (the latest-version cache's
+// follower). It does not close the index or the blob store.
+func (s *Service) Close() {
+	if s.latest != nil {
+		s.latest.close()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -182,7 +183,7 @@ func (s *Service) PublishUnitDraft(ctx context.Context, id uuid.UUID, req Reques
 // DeleteUnitDraft deletes the draft of a unit; index.ErrNotFound when there
 // is none.
 func (s *Service) DeleteUnitDraft(ctx context.Context, id uuid.UUID) error {
-	err := s.idx.Update(ctx, func(tx index.Tx) error { return tx.DeleteUnitDraft(id) })
+	err := s.update(ctx, func(tx index.Tx) error { return tx.DeleteUnitDraft(id) })
 	if err != nil {
 		return fmt.Errorf("refs: delete draft of unit %s: %w", id, err)
 	}
@@ -196,7 +197,7 @@ func (s *Service) DeleteUnit(ctx context.Context, id uuid.UUID) error {
 }
 
 func (s *Service) deleteEntity(ctx context.Context, kind index.Kind, id uuid.UUID) error {
-	err := s.idx.Update(ctx, func(tx index.Tx) error {
+	err := s.update(ctx, func(tx index.Tx) error {
 		k, err := tx.Kind(ctx, id)
 		if err != nil {
 			return err
@@ -256,6 +257,22 @@ func (s *Service) ResolveLinks(ctx context.Context, links []index.Link) ([]index
 
 // UnitOLX returns the version of a unit that ref names and its OLX.
 func (s *Service) UnitOLX(ctx context.Context, ref index.Ref) (index.Unit, []byte, error) {
+	if u, b, ok := s.cachedUnitOLX(ref); ok {
+		return u, b, nil
+	}
+	if s.latest != nil && ref == index.Latest(ref.ID) {
+		since, began := s.latest.begin(), time.Now()
+		u, b, err := s.unitOLX(ctx, ref)
+		if err == nil {
+			s.cache.add(u.Hash, b)
+			s.latest.put(u, since, began)
+		}
+		return u, b, err
+	}
+	return s.unitOLX(ctx, ref)
+}
+
+func (s *Service) unitOLX(ctx context.Context, ref index.Ref) (index.Unit, []byte, error) {
 	if s.inline != nil {
 		// One index read answers the unit and, when inline, its bytes.
 		u, b, err := s.inline.UnitInline(ctx, ref)

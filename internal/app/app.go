@@ -66,6 +66,10 @@ type Config struct {
 	// InlineMaxBytes is the largest OLX kept in the index instead of the
 	// blob store (0: refs.DefaultInlineMaxBytes, 64 KiB; negative: none).
 	InlineMaxBytes int64
+	// NoLatestCache turns off, on PostgreSQL, the cache of the latest
+	// version of units read by uuid (refs.Options.FollowLatest), so that
+	// every OLX read asks the database.
+	NoLatestCache bool
 	// GCRetention and GCGrace are the sweep defaults (0: 720h and 24h).
 	GCRetention, GCGrace time.Duration
 	// GCMaxDeleteShare is the share of the stored blobs or bytes above which
@@ -282,7 +286,10 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 	}
 
-	a.Refs = refs.New(a.Index, a.Blobs, refs.Options{CacheBytes: cfg.CacheBytes, InlineMaxBytes: cfg.InlineMaxBytes, Now: cfg.Now, Logger: a.Logger})
+	a.Refs = refs.New(a.Index, a.Blobs, refs.Options{
+		CacheBytes: cfg.CacheBytes, InlineMaxBytes: cfg.InlineMaxBytes, Now: cfg.Now, Logger: a.Logger,
+		LatestFeed: latestFeed(cfg, idx),
+	})
 	gm, err := gc.NewMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -294,6 +301,17 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	})
 	a.Backup = a.backupService()
 	return a, nil
+}
+
+// latestFeed is the change feed the latest-version cache follows: on
+// PostgreSQL, unless turned off. (Reads of the embedded index cost no
+// round trip: a cache would save nothing.)
+func latestFeed(cfg Config, idx index.Store) index.ChangeFeed {
+	feed, ok := idx.(index.ChangeFeed)
+	if !ok || cfg.DatabaseURL == "" || cfg.NoLatestCache {
+		return nil
+	}
+	return feed
 }
 
 // dirDeleteBound is the longest a batch of unlinks in the blob directory
@@ -359,6 +377,9 @@ func (a *App) Endpoints() []httpapi.Endpoint {
 // data directory.
 func (a *App) Close() error {
 	var errs []error
+	if a.Refs != nil {
+		a.Refs.Close()
+	}
 	if a.GC != nil {
 		errs = append(errs, a.GC.Close())
 	}
