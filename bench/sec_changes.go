@@ -31,6 +31,8 @@ func (h *harness) changesSection(ctx context.Context) {
 	h.rep.row(g, read, "changes/s")
 	h.rep.row(g, lagName+", p50", "ms")
 	h.rep.row(g, lagName+", p99", "ms")
+	h.rep.row(g, staleName+", p50", "ms")
+	h.rep.row(g, staleName+", p99", "ms")
 	for run := range sz.Runs {
 		for _, t := range rotate([]Target{Embedded, Postgres}, run) {
 			if err := h.changesRun(ctx, run, t, read, lagName); err != nil {
@@ -161,6 +163,66 @@ func (h *harness) changesRun(ctx context.Context, run int, t Target, read, lagNa
 	h.rep.set(g, lagName+", p50", "ms", t, run, ms(lat.Quantile(0.5)))
 	h.rep.set(g, lagName+", p99", "ms", t, run, ms(lat.Quantile(0.99)))
 	h.logf("changes run %d, %s: lag p50 %s, p99 %s", run+1, t, lat.Quantile(0.5), lat.Quantile(0.99))
+	return h.stalenessRun(ctx, run, t, w, follow, samples)
+}
+
+// staleName is the row of stalenessRun.
+const staleName = "commit acknowledged → OLX read on another replica shows it"
+
+// stalenessRun measures how long after a unit commit through one replica a
+// reader of the unit's OLX on the other replica (reading it all along, so
+// that the other replica's latest-version cache holds the old version) is
+// served the new version: the staleness that cache allows. The embedded
+// deployment's reader reads through the writer's own server.
+func (h *harness) stalenessRun(ctx context.Context, run int, t Target, w, follow *client.Client, samples int) error {
+	const g = "changes"
+	coll, err := w.CreateCollection(ctx, client.NewCollection{Name: "staleness"})
+	if err != nil {
+		return fmt.Errorf("bench: create collection: %w", err)
+	}
+	u, err := w.CreateUnit(ctx, client.NewUnit{Collection: coll.UUID, Name: "unit.xml", OLX: "<p>0</p>"})
+	if err != nil {
+		return fmt.Errorf("bench: create unit: %w", err)
+	}
+	read := func() (string, error) {
+		d, err := follow.UnitOLX(ctx, u.UUID, client.Latest, client.GetOptions{})
+		if err != nil {
+			return "", fmt.Errorf("bench: read OLX on the other replica: %w", err)
+		}
+		defer d.Close()
+		b, err := io.ReadAll(d.Body)
+		return string(b), err
+	}
+	lat := make(Latencies, 0, samples)
+	for i := 1; i <= samples; i++ {
+		// Warm the reader's cache with the current version.
+		for range 3 {
+			if _, err := read(); err != nil {
+				return err
+			}
+		}
+		want := fmt.Sprintf("<p>%d</p>", i)
+		if _, _, err := w.NewUnitVersion(ctx, u.UUID, client.UnitChange{OLX: want}); err != nil {
+			return fmt.Errorf("bench: commit unit: %w", err)
+		}
+		acked := time.Now()
+		for attempt := 0; ; attempt++ {
+			got, err := read()
+			if err != nil {
+				return err
+			}
+			if got == want {
+				break
+			}
+			if time.Since(acked) > 10*time.Second {
+				return fmt.Errorf("bench: the other replica still served %q 10s after %q was committed", got, want)
+			}
+		}
+		lat = append(lat, time.Since(acked))
+	}
+	h.rep.set(g, staleName+", p50", "ms", t, run, ms(lat.Quantile(0.5)))
+	h.rep.set(g, staleName+", p99", "ms", t, run, ms(lat.Quantile(0.99)))
+	h.logf("changes run %d, %s: OLX staleness p50 %s, p99 %s", run+1, t, lat.Quantile(0.5), lat.Quantile(0.99))
 	return nil
 }
 
