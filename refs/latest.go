@@ -11,69 +11,67 @@ import (
 
 	"github.com/blockstore/blockstore/cas"
 	"github.com/blockstore/blockstore/index"
-	"github.com/blockstore/blockstore/internal/backoff"
 )
 
 // The latest-version cache: the latest published version of the units whose
 // OLX is read by uuid (GET /units/{uuid}/olx), kept in memory on engines
 // where every read is a round trip to a database (PostgreSQL). Combined
 // with the blob cache (bytes by hash, which never change), a repeated OLX
-// read touches neither the database nor the bucket.
+// read asks the database one shared question instead of one of its own.
 //
-// It stays true by following the change feed, the record of every commit
-// through every replica:
+// It stays true by reading the change feed, the record of every commit
+// through every replica, before it answers (a read index, as Raft's
+// ReadIndex reads): a read waits for a feed read that began after the read
+// arrived, and that forgot every entity a listed change touched. Every
+// commit acknowledged before the read arrived is then either in that page
+// (and forgotten) or held back by the feed (index.ChangePage.Held: a
+// transaction that began earlier is still in flight), and then the read
+// goes to the index. So a read through any replica sees every commit
+// acknowledged before it, as without the cache. One feed read at a time
+// serves every read that arrived before it began: under load the database
+// answers a feed read every millisecond or two instead of every OLX read.
+//
+// Also:
 //   - A write through this Service forgets the entities it touched before
-//     it returns (touchingTx), so a client reads its own writes.
-//   - A commit through another replica (or another process: a sweep, gc)
-//     is forgotten when the follower reads its change: woken by the feed's
-//     notification, a few milliseconds after the commit in the usual case
-//     (the bench measures it: "staleness across replicas").
-//   - A notification can be lost and the feed can hold committed changes
-//     back behind a transaction in flight (index.ChangePage.Held), so the
-//     cache answers only while the follower has, within latestFreshFor,
-//     finished a read that left nothing held: a follower that fails, falls
-//     behind or stalls turns the cache off (reads go to the index) until it
-//     catches up. A commit through another replica is thus seen within
-//     latestFreshFor at worst.
+//     it returns (touchingTx), so its own feed entries find nothing to do.
 //   - A read from the index races with invalidations: it records the epoch
 //     before it reads, and its answer is kept only if no invalidation of its
 //     entity (and no clear) came after that epoch.
-//   - An expired cursor (index.ErrGone) clears everything.
+//   - An expired cursor (index.ErrGone) or a failed feed read clears
+//     everything; the next feed read starts from the head.
 
 const (
 	// latestMaxEntries bounds the cache (an entry is a few hundred bytes).
 	latestMaxEntries = 100_000
-	// latestFreshFor is how recent the follower's last complete read must
-	// be for the cache to answer. The feed's listener wakes it every
-	// second even when nothing is committed.
-	latestFreshFor = 2 * time.Second
 	// latestMaxRead: an index read that took longer is not kept (its
 	// entity's invalidations may have been forgotten meanwhile).
 	latestMaxRead = 5 * time.Second
 	// latestRecentFor is how long an invalidation is remembered, for the
 	// reads in flight (> latestMaxRead).
 	latestRecentFor = 10 * time.Second
+	// latestFeedTimeout bounds one feed read.
+	latestFeedTimeout = 5 * time.Second
 )
-
-// latestBackoff spaces the follower's attempts after a failed read, and
-// its looks while changes are held.
-var latestBackoff = backoff.Policy{First: 5 * time.Millisecond, Max: time.Second}
 
 type latestCache struct {
 	feed index.ChangeFeed
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu       sync.Mutex
-	units    map[uuid.UUID]index.Unit
-	epoch    uint64                 // counts invalidations and clears
-	cleared  uint64                 // the epoch of the last clear
-	touched  map[uuid.UUID]touchRec // invalidations of the last latestRecentFor
-	caughtUp time.Time              // when the last read that left nothing held began
+	mu      sync.Mutex
+	units   map[uuid.UUID]index.Unit
+	epoch   uint64                 // counts invalidations and clears
+	cleared uint64                 // the epoch of the last clear
+	touched map[uuid.UUID]touchRec // invalidations of the last latestRecentFor
+	pruned  time.Time              // when touched was last pruned
 
-	once   sync.Once
-	cancel context.CancelFunc
-	done   chan struct{}
+	cursor  string        // where the next feed read starts ("": at the head)
+	started uint64        // feed reads started
+	done    uint64        // the last feed read that ended
+	synced  uint64        // the last feed read that ended with nothing held
+	reading bool          // a feed read is under way
+	ended   chan struct{} // closed when the feed read under way ends
+	fails   int           // feed reads failed in a row
 }
 
 type touchRec struct {
@@ -88,42 +86,110 @@ func newLatestCache(feed index.ChangeFeed, log *slog.Logger) *latestCache {
 		now:     time.Now,
 		units:   make(map[uuid.UUID]index.Unit),
 		touched: make(map[uuid.UUID]touchRec),
+		ended:   make(chan struct{}),
 	}
 }
 
-// start starts the follower, once.
-func (c *latestCache) start() {
-	c.once.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		c.cancel, c.done = cancel, make(chan struct{})
-		go func() {
-			defer close(c.done)
-			c.follow(ctx)
-		}()
-	})
-}
-
-// close stops the follower; the cache answers nothing after.
-func (c *latestCache) close() {
-	c.once.Do(func() {}) // no follower starts after this
-	if c.cancel != nil {
-		c.cancel()
-		<-c.done
-	}
+// sync waits for a feed read that begins after the call, and reports
+// whether it left nothing held: the cache then reflects every commit
+// acknowledged before the call. The caller that finds no feed read under
+// way runs it.
+func (c *latestCache) sync(ctx context.Context) bool {
 	c.mu.Lock()
-	c.caughtUp = time.Time{}
-	c.mu.Unlock()
+	need := c.started + 1
+	for {
+		switch {
+		case c.synced >= need:
+			c.mu.Unlock()
+			return true
+		case c.done >= need:
+			c.mu.Unlock()
+			return false // held back, or failed: ask the index
+		case !c.reading:
+			c.reading = true
+			c.started++
+			n, cursor := c.started, c.cursor
+			c.mu.Unlock()
+			cursor, synced := c.read(ctx, cursor)
+			c.mu.Lock()
+			c.cursor, c.done, c.reading = cursor, n, false
+			if synced {
+				c.synced = n
+			}
+			close(c.ended)
+			c.ended = make(chan struct{})
+			continue
+		}
+		ended := c.ended
+		c.mu.Unlock()
+		select {
+		case <-ended:
+		case <-ctx.Done():
+			return false
+		}
+		c.mu.Lock()
+	}
 }
 
-// get returns the cached latest version of unit id, when the cache may
-// answer.
+// read reads the feed from cursor to its end, forgetting what the changes
+// touched, and returns where to go on and whether nothing was held. It
+// does not stop when the caller's request is cancelled: other reads wait
+// for it.
+func (c *latestCache) read(ctx context.Context, cursor string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), latestFeedTimeout)
+	defer cancel()
+	if cursor == "" {
+		// Nothing is cached before the first read: the head is enough.
+		head, err := c.feed.ChangesHead(ctx)
+		if err != nil {
+			c.failed(err)
+			return "", false
+		}
+		c.clear()
+		return head, true
+	}
+	for range 1000 {
+		page, err := c.feed.Changes(ctx, index.ChangeQuery{After: cursor, Limit: index.MaxLimit})
+		if err != nil {
+			// ErrGone among them: what the lost changes touched is unknown.
+			c.failed(err)
+			return "", false
+		}
+		c.apply(page.Items)
+		cursor = page.NextCursor
+		if len(page.Items) < index.MaxLimit {
+			c.succeeded()
+			return cursor, !page.Held
+		}
+	}
+	return cursor, false // a million changes behind: catch up next time
+}
+
+func (c *latestCache) failed(err error) {
+	c.clear()
+	c.mu.Lock()
+	c.fails++
+	n := c.fails
+	c.mu.Unlock()
+	if n == 1 || n%1000 == 0 {
+		c.log.Warn("the latest-version cache cannot read the change feed; OLX reads go to the index", "error", err.Error(), "failures", n)
+	}
+}
+
+func (c *latestCache) succeeded() {
+	c.mu.Lock()
+	n := c.fails
+	c.fails = 0
+	c.mu.Unlock()
+	if n > 0 {
+		c.log.Info("the latest-version cache reads the change feed again", "after_failures", n)
+	}
+}
+
+// get returns the cached latest version of unit id.
 func (c *latestCache) get(id uuid.UUID) (index.Unit, bool) {
-	c.start()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.caughtUp.IsZero() || c.now().Sub(c.caughtUp) > latestFreshFor {
-		return index.Unit{}, false
-	}
 	u, ok := c.units[id]
 	return u, ok
 }
@@ -168,6 +234,15 @@ func (c *latestCache) invalidate(ids ...uuid.UUID) {
 		delete(c.units, id)
 		c.touched[id] = touchRec{epoch: c.epoch, at: now}
 	}
+	if now.Sub(c.pruned) > latestRecentFor {
+		cutoff := now.Add(-latestRecentFor)
+		for id, t := range c.touched {
+			if t.at.Before(cutoff) {
+				delete(c.touched, id)
+			}
+		}
+		c.pruned = now
+	}
 }
 
 // clear forgets everything.
@@ -177,81 +252,6 @@ func (c *latestCache) clear() {
 	c.epoch++
 	c.cleared = c.epoch
 	clear(c.units)
-}
-
-// prune forgets the invalidations older than latestRecentFor.
-func (c *latestCache) prune() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cutoff := c.now().Add(-latestRecentFor)
-	for id, t := range c.touched {
-		if t.at.Before(cutoff) {
-			delete(c.touched, id)
-		}
-	}
-}
-
-func (c *latestCache) markCaughtUp(began time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.caughtUp = began
-}
-
-// follow reads the change feed from its head on, forgetting what each
-// change touched, until ctx ends.
-func (c *latestCache) follow(ctx context.Context) {
-	var cursor string
-	failures := 0
-	fail := func(err error) {
-		failures++
-		if failures == 1 || failures%100 == 0 {
-			c.log.Warn("the latest-version cache cannot follow the change feed; reads go to the index", "error", err.Error(), "attempts", failures)
-		}
-		_ = backoff.Sleep(ctx, latestBackoff.Delay(failures))
-	}
-	for ctx.Err() == nil {
-		if cursor == "" {
-			head, err := c.feed.ChangesHead(ctx)
-			if err != nil {
-				fail(err)
-				continue
-			}
-			cursor = head
-		}
-		watch := c.feed.WatchChanges()
-		began := c.now()
-		page, err := c.feed.Changes(ctx, index.ChangeQuery{After: cursor, Limit: index.MaxLimit})
-		if errors.Is(err, index.ErrGone) {
-			c.clear()
-			cursor = ""
-			continue
-		}
-		if err != nil {
-			fail(err)
-			continue
-		}
-		if failures > 0 {
-			c.log.Info("the latest-version cache follows the change feed again", "after_attempts", failures)
-			failures = 0
-		}
-		c.apply(page.Items)
-		cursor = page.NextCursor
-		if len(page.Items) == index.MaxLimit {
-			continue // more are there
-		}
-		c.prune()
-		if page.Held {
-			// Committed changes are not listed yet: the cache is not
-			// known to be current; look again shortly.
-			_ = backoff.Sleep(ctx, latestBackoff.First)
-			continue
-		}
-		c.markCaughtUp(began)
-		select {
-		case <-watch:
-		case <-ctx.Done():
-		}
-	}
 }
 
 // apply forgets what changes touched; the deletion of a collection takes
@@ -328,9 +328,10 @@ func (s *Service) update(ctx context.Context, fn func(tx index.Tx) error) error 
 }
 
 // cachedUnitOLX answers UnitOLX of the latest version of a unit from the
-// caches alone, when both have it.
-func (s *Service) cachedUnitOLX(ref index.Ref) (index.Unit, []byte, bool) {
-	if s.latest == nil || ref != index.Latest(ref.ID) {
+// caches, once the change feed says they are current; ok false sends the
+// caller to the index.
+func (s *Service) cachedUnitOLX(ctx context.Context, ref index.Ref) (index.Unit, []byte, bool) {
+	if !s.latest.sync(ctx) {
 		return index.Unit{}, nil, false
 	}
 	u, ok := s.latest.get(ref.ID)

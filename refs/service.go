@@ -75,7 +75,7 @@ type Options struct {
 	// LatestFeed, when set, is the index's change feed, and turns on the
 	// cache of the latest version of units read by uuid, kept true by
 	// following it (latest.go): for an index whose every read is a round
-	// trip (PostgreSQL). The caller must then Close the Service.
+	// trip (PostgreSQL).
 	LatestFeed index.ChangeFeed
 }
 
@@ -136,13 +136,9 @@ func New(idx index.Store, blobs *cas.Store, opt Options) *Service {
 	return s
 }
 
-// Close stops the Service's background work (the latest-version cache's
-// follower). It does not close the index or the blob store.
-func (s *Service) Close() {
-	if s.latest != nil {
-		s.latest.close()
-	}
-}
+// Close ends the Service's use of the index and the blob store (it closes
+// neither): today there is nothing to stop.
+func (s *Service) Close() {}
 
 // Ping says whether the index and the blob store answer (readiness).
 func (s *Service) Ping(ctx context.Context) error {

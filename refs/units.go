@@ -257,19 +257,19 @@ func (s *Service) ResolveLinks(ctx context.Context, links []index.Link) ([]index
 
 // UnitOLX returns the version of a unit that ref names and its OLX.
 func (s *Service) UnitOLX(ctx context.Context, ref index.Ref) (index.Unit, []byte, error) {
-	if u, b, ok := s.cachedUnitOLX(ref); ok {
+	if s.latest == nil || ref != index.Latest(ref.ID) {
+		return s.unitOLX(ctx, ref)
+	}
+	since, began := s.latest.begin(), time.Now()
+	if u, b, ok := s.cachedUnitOLX(ctx, ref); ok {
 		return u, b, nil
 	}
-	if s.latest != nil && ref == index.Latest(ref.ID) {
-		since, began := s.latest.begin(), time.Now()
-		u, b, err := s.unitOLX(ctx, ref)
-		if err == nil {
-			s.cache.add(u.Hash, b)
-			s.latest.put(u, since, began)
-		}
-		return u, b, err
+	u, b, err := s.unitOLX(ctx, ref)
+	if err == nil {
+		s.cache.add(u.Hash, b)
+		s.latest.put(u, since, began)
 	}
-	return s.unitOLX(ctx, ref)
+	return u, b, err
 }
 
 func (s *Service) unitOLX(ctx context.Context, ref index.Ref) (index.Unit, []byte, error) {

@@ -42,6 +42,7 @@ func (e *dbError) Unwrap() []error {
 //
 //   - 23505 unique violation, 23503 foreign key violation → index.ErrConflict
 //   - BSK01 (blockstore_put_idempotency: the key is taken) → *index.ConflictError
+//   - BSN01 (blockstore_claim_name: the name is taken) → index.NameTaken
 //   - 40001 serialization failure, 40P01 deadlock → retryable (Update runs
 //     the transaction again; when retries run out, index.ErrUnavailable)
 //   - connection failures, class 08, 53 (resources), 57P0x (shutdown),
@@ -52,6 +53,10 @@ func (e *dbError) Unwrap() []error {
 // sqlstateKeyUsed is raised by blockstore_put_idempotency when a live
 // record holds the key.
 const sqlstateKeyUsed = "BSK01"
+
+// sqlstateNameTaken is raised by blockstore_claim_name when another entity
+// holds the name (DETAIL says which).
+const sqlstateNameTaken = "BSN01"
 
 func translate(err error) error {
 	if err == nil {
@@ -70,6 +75,8 @@ func translate(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
+		case pe.Code == sqlstateNameTaken:
+			return nameTaken(pe.Detail)
 		case pe.Code == sqlstateKeyUsed:
 			return &index.ConflictError{Reason: "idempotency key already used"}
 		case pe.Code == "23505" || pe.Code == "23503":

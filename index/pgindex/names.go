@@ -1,8 +1,9 @@
 package pgindex
 
 import (
+	"encoding/json"
+
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/blockstore/blockstore/index"
 )
@@ -11,14 +12,13 @@ import (
 // its primary key (collection, name) makes a claim race-free.
 
 const (
-	sqlClaimName    = `INSERT INTO names (collection, name, entity) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
-	sqlNameHolder   = `SELECT entity FROM names WHERE collection = $1 AND name = $2`
+	sqlClaimName    = `SELECT blockstore_claim_name($1, $2, $3)`
 	sqlReleaseNames = `DELETE FROM names WHERE collection = $1 AND name = ANY($2) AND entity = $3`
 )
 
 // moveNames claims for id in coll the names it holds after a write and not
 // before, then queues the release of those it gives up (index.NameMoves).
-// A taken name fails before anything is queued.
+// A taken name fails the transaction at its next round trip.
 func (t *tx) moveNames(coll, id uuid.UUID, before, after []string) error {
 	claim, release := index.NameMoves(before, after)
 	if err := t.claimNames(coll, id, claim); err != nil {
@@ -30,35 +30,31 @@ func (t *tx) moveNames(coll, id uuid.UUID, before, after []string) error {
 	return nil
 }
 
-// claimNames takes names for id in coll. The INSERT waits for a concurrent
-// claimant of the same name to end; the holder is then read in a statement
-// of its own (a fresh snapshot), so a taken name names its holder.
+// claimNames queues the claims of names for id in coll: each goes out with
+// the transaction's next round trip (usually its COMMIT) and fails it with
+// BSN01, which translate turns into index.NameTaken, when another entity
+// holds the name (blockstore_claim_name, migration 00009).
 func (t *tx) claimNames(coll, id uuid.UUID, names []string) error {
 	for _, name := range names {
-		for attempt := 0; ; attempt++ {
-			var holder uuid.UUID
-			found := false
-			b := &pgx.Batch{}
-			b.Queue(sqlClaimName, coll, name, id)
-			b.Queue(sqlNameHolder, coll, name).QueryRow(func(row pgx.Row) error {
-				err := row.Scan(bin(&holder))
-				if err == pgx.ErrNoRows {
-					return nil
-				}
-				found = err == nil
-				return err
-			})
-			if err := t.run(t.ctx, b); err != nil {
-				return err
-			}
-			if found && holder == id {
-				break
-			}
-			if found || attempt == 2 {
-				return index.NameTaken(coll, name, holder)
-			}
-			// The holder let the name go between the two statements: claim again.
-		}
+		t.write(sqlClaimName, coll, name, id)
 	}
 	return nil
+}
+
+// nameTaken reads the DETAIL of a BSN01 error: the collection, name and
+// holder of the taken name.
+func nameTaken(detail string) error {
+	var d struct {
+		Collection uuid.UUID  `json:"collection"`
+		Name       string     `json:"name"`
+		Holder     *uuid.UUID `json:"holder"`
+	}
+	if err := json.Unmarshal([]byte(detail), &d); err != nil {
+		return &index.ConflictError{Reason: "name is taken"}
+	}
+	holder := uuid.Nil
+	if d.Holder != nil {
+		holder = *d.Holder
+	}
+	return index.NameTaken(d.Collection, d.Name, holder)
 }
