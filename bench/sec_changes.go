@@ -172,8 +172,10 @@ const staleName = "commit acknowledged → OLX read on another replica shows it"
 // stalenessRun measures how long after a unit commit through one replica a
 // reader of the unit's OLX on the other replica (reading it all along, so
 // that the other replica's latest-version cache holds the old version) is
-// served the new version: the staleness that cache allows. The embedded
-// deployment's reader reads through the writer's own server.
+// served the new version: the latest-version cache must never serve the
+// old one (the first read after the acknowledgement shows the new
+// version, so the figure is one read's latency). The embedded deployment's
+// reader reads through the writer's own server.
 func (h *harness) stalenessRun(ctx context.Context, run int, t Target, w, follow *client.Client, samples int) error {
 	const g = "changes"
 	coll, err := w.CreateCollection(ctx, client.NewCollection{Name: "staleness"})

@@ -56,7 +56,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxUpload := fs.Int64("max-upload-bytes", 0, "largest blob or asset body accepted, in bytes (0: unlimited)")
 	cacheBytes := fs.Int64("cache-bytes", 0, "memory for the cache of small blobs such as OLX, in bytes (0: 64 MiB; negative: off)")
 	inlineMax := fs.Int64("inline-max-bytes", refs.DefaultInlineMaxBytes, "largest OLX kept in the index rather than the blob store, in bytes (0: none; larger blobs and those stored before stay where they are)")
-	noLatestCache := fs.Bool("no-latest-cache", false, "on PostgreSQL, do not keep the latest version of units read by uuid in memory (it is kept current by following the change feed: a commit through another replica shows within milliseconds, within 2s at worst); every OLX read then asks the database")
+	noLatestCache := fs.Bool("no-latest-cache", false, "on PostgreSQL, do not keep the latest version of units read by uuid in memory (a read answered from it first reads the change feed, so it reflects every commit acknowledged before it); every OLX read then asks the database")
 	gcInterval := fs.Duration("gc-interval", 0, "run a garbage collection sweep this often (0: never; e.g. 24h)")
 	changesRetention := fs.Duration("changes-retention", index.DefaultChangeRetention, "how long the change feed keeps its history (at least 168h, 7 days); sweeps prune older changes")
 	shutdownTimeout := fs.PositiveDuration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
