@@ -18,16 +18,23 @@
 //     with abcd.
 //   - Temp file: an upload's bytes before Commit, in <dir>/tmp on the same
 //     filesystem, so that Commit is a rename.
+//   - Chunk: 1 MiB of an upload, in an aligned buffer. The first MiB of a
+//     blob is written as it comes; past it, full chunks go to the flusher,
+//     a goroutine of the upload that writes them (with O_DIRECT from 8 MiB
+//     on) while the next chunk is read and hashed. An upload holds at most
+//     three chunks.
 //
 // # Invariants
 //
 //   - A blob file appears under its name only by rename(2) of a temp file
-//     that was written completely and fsynced; the shard directory is
+//     that was written completely and fdatasynced (O_DIRECT writes too: the
+//     device's cache is flushed by it); the shard directory is
 //     fsynced after the rename, so a committed blob survives a crash.
 //   - A temp file is removed when its upload fails, is cancelled, or its
 //     context ends; what a crash leaves is removed by CleanTemp, which the
 //     process holding the data directory's lock calls at start.
-//   - Bytes are written as they are hashed: no copy is kept in memory.
+//   - Bytes are written as they are hashed: at most three chunks of an
+//     upload are in memory, whatever its size.
 //
 // dirstore trusts its caller (cas.Store) for hashes and sizes; use it through
 // cas.New.

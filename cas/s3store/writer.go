@@ -16,10 +16,11 @@ import (
 
 // Create implements cas.Backend: see the package documentation for the
 // ways an upload goes. Nothing is sent until the bytes outgrow SmallBlobSize.
-func (s *Store) Create(ctx context.Context, known *cas.Hash) (cas.Writer, error) {
+func (s *Store) Create(ctx context.Context, opt cas.CreateOptions) (cas.Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	known := opt.Known
 	w := &writer{s: s, ctx: ctx, known: known != nil, max: int64(s.partSize) * maxParts}
 	if known != nil {
 		w.key = s.Key(*known)

@@ -1,0 +1,79 @@
+package dirstore
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/blockstore/blockstore/cas"
+	"github.com/blockstore/blockstore/cas/castest"
+)
+
+// TestLargeWritesDirect: past directFrom a large blob is written with
+// O_DIRECT (where the filesystem has it), from the flusher, and its bytes,
+// tail included, read back whole.
+func TestLargeWritesDirect(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := castest.NewContent(1, directFrom+3*chunkSize+4096+17).Bytes()
+	h := cas.Sum(data)
+	cw, err := s.Create(ctx, cas.CreateOptions{Known: &h, Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cw.(*writer)
+	defer w.Cancel()
+	if w.prealloc != int64(len(data)) {
+		t.Logf("no preallocation here (fallocate refused)")
+	}
+	for rest := data; len(rest) > 0; {
+		n := min(len(rest), 300_001)
+		if _, err := w.Write(rest[:n]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+	}
+	if w.jobs == nil {
+		t.Fatal("a large blob was written without the flusher")
+	}
+	if err := w.stopFlusher(); err != nil {
+		t.Fatal(err)
+	}
+	if !w.isDirect() && directSupported(t, s.tmp) {
+		t.Error("a large blob was written through the page cache on a filesystem with O_DIRECT")
+	}
+	if err := w.Commit(ctx, h, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(s.Path(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes, want the %d written", len(got), len(data))
+	}
+	if w.held != 0 {
+		t.Errorf("%d chunks not given back", w.held)
+	}
+}
+
+func directSupported(t *testing.T, dir string) bool {
+	f, err := os.CreateTemp(dir, "probe-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	g, err := os.OpenFile(f.Name(), os.O_WRONLY|unix.O_DIRECT, 0)
+	if err != nil {
+		return false
+	}
+	g.Close()
+	return true
+}
