@@ -255,3 +255,51 @@ func TestPresignExpiry(t *testing.T) {
 		}
 	}
 }
+
+// Parts go one at a time, with one buffer, when the process-wide budget of
+// second buffers is spent; a budget taken is given back when the upload
+// ends, committed or cancelled.
+func TestOverlapBudget(t *testing.T) {
+	s, b := openTest(t)
+	b.partSize = MinPartSize
+	ctx := context.Background()
+	data := castest.NewContent(21, 4*MinPartSize+77).Bytes()
+	h := cas.Sum(data)
+	put := func() {
+		t.Helper()
+		info, err := s.Put(ctx, bytes.NewReader(data), cas.PutOptions{})
+		if err != nil || info.Hash != h {
+			t.Fatalf("put: %v %v", info, err)
+		}
+		if err := s.Delete(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range maxOverlapParts {
+		overlapParts <- struct{}{}
+	}
+	put() // without a second buffer
+	for range maxOverlapParts {
+		<-overlapParts
+	}
+	put() // with one
+	if n := len(overlapParts); n != 0 {
+		t.Errorf("%d second buffers still counted after the uploads ended", n)
+	}
+	u, err := s.Begin(ctx, cas.PutOptions{Expected: &h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(data[:3*MinPartSize]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(overlapParts); n != 1 {
+		t.Errorf("an upload past its first parts counts %d second buffers, want 1", n)
+	}
+	if err := u.Cancel(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(overlapParts); n != 0 {
+		t.Errorf("%d second buffers still counted after Cancel", n)
+	}
+}
