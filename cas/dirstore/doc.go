@@ -20,9 +20,11 @@
 //     filesystem, so that Commit is a rename.
 //   - Chunk: 1 MiB of an upload, in an aligned buffer. The first MiB of a
 //     blob is written as it comes; past it, full chunks go to the flusher,
-//     a goroutine of the upload that writes them (with O_DIRECT from 8 MiB
-//     on) while the next chunk is read and hashed. An upload holds at most
-//     three chunks.
+//     a goroutine of the upload that writes them (with O_DIRECT from
+//     Options.DirectFrom, 8 MiB by default, on) while the next chunk is
+//     read and hashed. An upload holds at most three chunks. Blobs written
+//     with O_DIRECT are not in the page cache: the first read of them goes
+//     to the disk.
 //
 // # Invariants
 //

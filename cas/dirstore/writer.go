@@ -15,15 +15,15 @@ import (
 	"github.com/blockstore/blockstore/cas"
 )
 
-// How an upload reaches the disk. Bytes are copied into aligned chunks; a
-// blob that fills its first chunk is written by a goroutine of its own
-// (the flusher) while the next chunk fills, with O_DIRECT where the
-// filesystem allows it: the copy into fresh page cache and its writeback
-// were most of a large PUT's time, and the socket read and the hashing now
-// run beside the disk write instead of between its calls. The tail that
-// does not fill a chunk, and blobs smaller than one chunk, are written
-// through the page cache at Commit. Durability is unchanged: fdatasync,
-// close, rename, fsync of the directory.
+// How an upload reaches the disk. The first chunk of a blob is written as
+// it comes, through the page cache (most blobs are no larger). Past it,
+// bytes are copied into aligned chunks that a goroutine of the upload (the
+// flusher) writes while the next chunk is read and hashed, with O_DIRECT
+// from Options.DirectFrom on where the filesystem allows it: the copy into
+// fresh page cache and its writeback were most of a large PUT's time. The
+// tail that does not fill a chunk is written at Commit, its aligned part
+// direct, the rest through the page cache. Durability is unchanged:
+// fdatasync, close, rename, fsync of the directory.
 const (
 	// chunkSize is the size of one aligned chunk (and of one write).
 	chunkSize = 1 << 20
@@ -39,12 +39,6 @@ const (
 	// extent instead of growing the file write by write.
 	preallocFrom = 4 << 20
 )
-
-// directFrom is the offset from which chunks are written with O_DIRECT (a
-// variable for tests; -1: never). Below it the bytes go through the page
-// cache, where a GET right after the PUT finds them: measured with the
-// peers' benchmark, O_DIRECT for 1 MiB blobs halved that GET.
-var directFrom = int64(8 << 20)
 
 // writebackChunk is how much a buffered upload (no O_DIRECT) writes before
 // it asks the kernel to start writing it to disk (sync_file_range, without
@@ -195,7 +189,7 @@ func (w *writer) flush(fd int, off int64) {
 	var started int64
 	tried := false
 	for b := range w.jobs {
-		if !tried && directFrom >= 0 && off >= directFrom {
+		if !tried && w.s.directFrom >= 0 && off >= w.s.directFrom {
 			tried = true
 			if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
 				// Filesystems without O_DIRECT (tmpfs) refuse it: they

@@ -12,16 +12,22 @@ import (
 	"github.com/blockstore/blockstore/cas/castest"
 )
 
-// TestLargeWritesDirect: past directFrom a large blob is written with
+// TestLargeWritesDirect: past DirectFrom a large blob is written with
 // O_DIRECT (where the filesystem has it), from the flusher, and its bytes,
 // tail included, read back whole.
 func TestLargeWritesDirect(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
+	for _, opt := range []Options{{}, {DirectFrom: -1}} {
+		s, err := Open(t.TempDir(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testLargeWrite(t, s)
 	}
-	data := castest.NewContent(1, directFrom+3*chunkSize+4096+17).Bytes()
+}
+
+func testLargeWrite(t *testing.T, s *Store) {
+	ctx := context.Background()
+	data := castest.NewContent(1, DefaultDirectFrom+3*chunkSize+4096+17).Bytes()
 	h := cas.Sum(data)
 	cw, err := s.Create(ctx, cas.CreateOptions{Known: &h, Size: int64(len(data))})
 	if err != nil {
@@ -45,7 +51,10 @@ func TestLargeWritesDirect(t *testing.T) {
 	if err := w.stopFlusher(); err != nil {
 		t.Fatal(err)
 	}
-	if !w.isDirect() && directSupported(t, s.tmp) {
+	switch {
+	case s.directFrom < 0 && w.isDirect():
+		t.Error("a large blob was written with O_DIRECT when told never to")
+	case s.directFrom >= 0 && !w.isDirect() && directSupported(t, s.tmp):
 		t.Error("a large blob was written through the page cache on a filesystem with O_DIRECT")
 	}
 	if err := w.Commit(ctx, h, int64(len(data))); err != nil {
