@@ -27,8 +27,13 @@
 //     hash), the upload goes straight to the final key, and the multipart
 //     upload is completed only at Commit; Cancel aborts it.
 //     An unfinished multipart upload is never visible.
-//   - Temp key: when a larger blob's hash is learned only at the end, the
-//     bytes go to a key under <prefix>tmp/, and Commit copies it server-side
+//   - Held upload: a blob whose hash is learned only at the end is held in
+//     memory up to 32 MiB (within a process-wide budget of 8 part buffers)
+//     and sent at Commit, its hash known, to its final key; nothing is sent
+//     when the key holds it already.
+//   - Temp key: when a larger blob's hash is learned only at the end (or
+//     the budget of held parts is spent), the bytes go to a key under
+//     <prefix>tmp/, and Commit copies it server-side
 //     to the final key (CopyObject up to 5 GiB, a multipart ComposeObject
 //     above) and then deletes it. When the final key already exists, the
 //     copy is skipped.

@@ -22,6 +22,30 @@ const maxOverlapParts = 8
 // overlapParts is the budget of maxOverlapParts.
 var overlapParts = make(chan struct{}, maxOverlapParts)
 
+// Holding: an upload whose hash is not known yet keeps its parts in memory,
+// up to maxHeldBytes of them and within a process-wide budget of
+// maxHeldBudget part buffers, and at Commit, its hash known, sends them
+// straight to the final key. A temporary key would cost the bucket a
+// server-side copy of every byte (in MinIO, a second write). An upload that
+// outgrows its share, or finds the budget spent, starts a multipart upload
+// to a temporary key with what it holds and goes on streaming.
+const (
+	maxHeldBytes  = 32 << 20
+	maxHeldBudget = 8
+)
+
+// heldParts is the budget of maxHeldBudget.
+var heldParts = make(chan struct{}, maxHeldBudget)
+
+func takeHeld() bool {
+	select {
+	case heldParts <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 // Create implements cas.Backend: see the package documentation for the
 // ways an upload goes. Nothing is sent until the bytes outgrow SmallBlobSize.
 func (s *Store) Create(ctx context.Context, opt cas.CreateOptions) (cas.Writer, error) {
@@ -42,10 +66,12 @@ func (s *Store) Create(ctx context.Context, opt cas.CreateOptions) (cas.Writer, 
 	return w, nil
 }
 
-// writer is one upload: bytes held in memory while the blob is small, then
-// a multipart upload whose parts are sent as they fill, one on its way to
-// the bucket while the next one fills. An upload holds at most two part
-// buffers, whatever the blob's size, and gives them back when it ends.
+// writer is one upload: bytes held in memory while the blob is small (or,
+// hash unknown, up to maxHeldBytes), then a multipart upload whose parts are
+// sent as they fill, one on its way to the bucket while the next one fills.
+// A streaming upload holds at most two part buffers, whatever the blob's
+// size; a held one at most maxHeldBytes of them. Both give them back when
+// the upload ends.
 type writer struct {
 	s     *Store
 	ctx   context.Context // Create's: it bounds the whole upload
@@ -65,6 +91,10 @@ type writer struct {
 	flying   []byte        // the buffer of the part on its way
 	spare    []byte        // the second buffer, when no part is on its way
 	second   bool          // the upload holds a second buffer (of maxOverlapParts)
+
+	// Set while an upload of unknown hash holds its parts (see maxHeldBytes).
+	held   int      // part buffers taken from heldParts: parked and buf
+	parked [][]byte // full parts held
 
 	mu    sync.Mutex
 	parts []minio.CompletePart
@@ -89,28 +119,85 @@ func (w *writer) Write(p []byte) (int, error) {
 		w.n += int64(len(p))
 		return len(p), nil
 	}
-	if !w.multipart() {
-		if err := w.begin(); err != nil {
+	if !w.multipart() && !w.holding() {
+		small := w.buf
+		if !w.known && takeHeld() {
+			w.held = 1
+		} else if err := w.begin(); err != nil {
 			return 0, err
 		}
+		w.buf = append(w.s.partBuffer(), small...)
 	}
 	var n int
 	for len(p) > 0 {
+		// A full part is dealt with when more bytes come: the last one
+		// waits for Commit, which knows it is the last.
+		if len(w.buf) == cap(w.buf) {
+			if err := w.full(); err != nil {
+				return n, err
+			}
+		}
 		c := copy(w.buf[len(w.buf):cap(w.buf)], p)
 		w.buf = w.buf[:len(w.buf)+c]
 		p = p[c:]
 		n += c
 		w.n += int64(c)
-		if len(w.buf) == cap(w.buf) {
-			if err := w.send(); err != nil {
-				return n, err
-			}
-		}
 	}
 	return n, nil
 }
 
-// begin starts the multipart upload; the bytes held move to a part buffer.
+func (w *writer) holding() bool { return w.held > 0 }
+
+// full deals with a full part buffer: held while the upload may hold one
+// more, else sent (after what was held, when the upload spills).
+func (w *writer) full() error {
+	if !w.holding() {
+		return w.send()
+	}
+	if int64(w.held+1)*int64(w.s.partSize) <= maxHeldBytes && takeHeld() {
+		w.held++
+		w.parked = append(w.parked, w.buf)
+		w.buf = w.s.partBuffer()
+		return nil
+	}
+	// Spill: a multipart upload to the temporary key, starting with the
+	// parts held, one at a time.
+	if err := w.begin(); err != nil {
+		return err
+	}
+	for len(w.parked) > 0 {
+		b := w.parked[0]
+		w.parked = w.parked[1:]
+		w.part++
+		w.putPart(w.part, b)
+		w.s.putPartBuffer(b)
+		w.held--
+		<-heldParts
+		if err := w.failed(); err != nil {
+			return err
+		}
+	}
+	w.held--
+	<-heldParts
+	return w.send()
+}
+
+// dropHeld gives back what a holding upload holds.
+func (w *writer) dropHeld() {
+	for _, b := range w.parked {
+		w.s.putPartBuffer(b)
+	}
+	w.parked = nil
+	if w.holding() && w.buf != nil {
+		w.s.putPartBuffer(w.buf)
+	}
+	w.buf = nil
+	for ; w.held > 0; w.held-- {
+		<-heldParts
+	}
+}
+
+// begin starts the multipart upload.
 func (w *writer) begin() error {
 	ctx, cancel := w.s.bounded(w.ctx, 0)
 	id, err := w.s.core.NewMultipartUpload(ctx, w.s.bucket, w.key, minio.PutObjectOptions{ContentType: contentType})
@@ -121,8 +208,6 @@ func (w *writer) begin() error {
 	}
 	w.uploadID = id
 	w.upCtx, w.cancel = context.WithCancelCause(w.ctx)
-	held := w.buf
-	w.buf = append(w.s.partBuffer(), held...)
 	return nil
 }
 
@@ -232,6 +317,10 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
 	// The key stays live until the temporary object is copied and removed.
 	defer w.s.live.drop(w.key)
 	final := w.s.Key(h)
+	if w.holding() {
+		defer w.dropHeld()
+		return w.putHeld(ctx, final, size)
+	}
 	if !w.multipart() {
 		held := w.buf
 		w.buf = nil
@@ -278,6 +367,11 @@ func (w *writer) complete(ctx context.Context, size int64) error {
 		return err
 	}
 	w.release()
+	return w.finish(ctx, size)
+}
+
+// finish completes the multipart upload of the parts sent.
+func (w *writer) finish(ctx context.Context, size int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -331,10 +425,61 @@ func (w *writer) Cancel() error {
 	}
 	w.ended = true
 	defer w.s.live.drop(w.key)
+	if w.holding() {
+		w.dropHeld()
+	}
 	if w.multipart() {
 		w.abort()
 	}
 	w.buf = nil
+	return nil
+}
+
+// putHeld stores the parts an upload held under the final key, unless the
+// key holds the blob already: a multipart upload whose parts go all at
+// once.
+func (w *writer) putHeld(ctx context.Context, final string, size int64) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	sctx, cancel := w.s.bounded(ctx, 0)
+	st, err := w.s.client.StatObject(sctx, w.s.bucket, final, minio.StatObjectOptions{})
+	err = w.s.late(sctx, err)
+	cancel()
+	if err == nil && st.Size == size {
+		return nil // stored by an earlier put of the same bytes
+	}
+	if err != nil && !errors.Is(translate(err), cas.ErrNotFound) {
+		return fmt.Errorf("s3store: stat %s: %w", final, translate(err))
+	}
+	parts := append(w.parked, w.buf)
+	if len(w.buf) == 0 {
+		parts = w.parked
+	}
+	w.key = final
+	if err := w.begin(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { w.cancel(context.Cause(ctx)) })
+	defer stop()
+	var wg sync.WaitGroup
+	for i, b := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.putPart(i+1, b)
+		}()
+	}
+	wg.Wait()
+	w.part = len(parts)
+	if err := w.failed(); err != nil {
+		w.abort()
+		return err
+	}
+	if err := w.finish(ctx, size); err != nil {
+		w.abort()
+		return err
+	}
 	return nil
 }
 
