@@ -7,10 +7,10 @@
 //	<dir>/tmp/put-*.tmp                 uploads in progress
 //
 // The two levels of shard directories (256 × 256) keep directories small.
-// Shard directories are created on first use and never removed, so deleting
-// the last blob of a shard leaves an empty directory that the next put into
-// it reuses. The directory should hold nothing else; Walk ignores names that
-// are not shards or blobs.
+// The 256 first-level ones are created at Open, the others on first use;
+// none is ever removed, so deleting the last blob of a shard leaves an
+// empty directory that the next put into it reuses. The directory should
+// hold nothing else; Walk ignores names that are not shards or blobs.
 //
 // # Glossary
 //
