@@ -456,6 +456,9 @@ func (w *writer) putHeld(ctx context.Context, final string, size int64) error {
 	if len(w.buf) == 0 {
 		parts = w.parked
 	}
+	// Its multipart upload is this process's: CleanTemp leaves it alone.
+	w.s.live.add(final)
+	defer w.s.live.drop(final)
 	w.key = final
 	if err := w.begin(); err != nil {
 		return err
