@@ -65,6 +65,19 @@ type Writer interface {
 	Cancel() error
 }
 
+// CreateOptions say what is known of a blob before its bytes arrive.
+type CreateOptions struct {
+	// Known, when not nil, is the hash the bytes must have: a backend may
+	// write straight to the final place, as long as nothing is visible
+	// before Commit.
+	Known *Hash
+	// Size is the size the caller expects (an HTTP Content-Length), or -1
+	// when unknown. It is a hint: a backend may preallocate or pick a way
+	// of writing by it, but the bytes written may still differ (the
+	// portable layer checks what the caller promised).
+	Size int64
+}
+
 // Backend is what a blob store implements: one capability per method.
 // Backends trust their arguments: the portable Store checks hashes and sizes,
 // wraps errors and counts metrics.
@@ -73,11 +86,10 @@ type Backend interface {
 	Stat(ctx context.Context, h Hash) (Info, error)
 	// Open returns a Reader over the blob, or ErrNotFound. The caller must Close it.
 	Open(ctx context.Context, h Hash) (Reader, error)
-	// Create starts a new blob. When the hash is known in advance, known is it
-	// (a backend may write straight to the final place, as long as nothing is
-	// visible before Commit); else known is nil.
-	// If ctx is cancelled before Commit, the write fails and leaves nothing behind.
-	Create(ctx context.Context, known *Hash) (Writer, error)
+	// Create starts a new blob (see CreateOptions for what is known of it in
+	// advance). If ctx is cancelled before Commit, the write fails and leaves
+	// nothing behind.
+	Create(ctx context.Context, opt CreateOptions) (Writer, error)
 	// Delete removes the blob. Deleting an absent blob returns ErrNotFound.
 	Delete(ctx context.Context, h Hash) error
 	// Walk calls fn for every stored blob, in no promised order, until fn

@@ -100,6 +100,11 @@ type PutOptions struct {
 	// MaxSize limits the blob's size: 0 means unlimited; more bytes fail
 	// with ErrTooLarge and nothing is stored.
 	MaxSize int64
+	// Size, when > 0, is the number of bytes the caller says are coming
+	// (an HTTP Content-Length): the backend may preallocate for them or
+	// write a large blob its own way. Any other count fails (more bytes
+	// with ErrTooLarge) and nothing is stored. 0 means unknown.
+	Size int64
 }
 
 // Put streams r into the store (Begin, copy, Commit) and returns the Info of
@@ -128,8 +133,13 @@ func (s *Store) Begin(ctx context.Context, opt PutOptions) (*Upload, error) {
 		s.observe(OpPut, 0, start, err)
 		return nil, err
 	}
-	if opt.MaxSize < 0 {
-		err := fmt.Errorf("cas: put: negative MaxSize %d", opt.MaxSize)
+	if opt.MaxSize < 0 || opt.Size < 0 {
+		err := fmt.Errorf("cas: put: negative MaxSize %d or Size %d", opt.MaxSize, opt.Size)
+		s.observe(OpPut, 0, start, err)
+		return nil, err
+	}
+	if opt.MaxSize > 0 && opt.Size > opt.MaxSize {
+		err := fmt.Errorf("cas: put: %d bytes announced, at most %d: %w", opt.Size, opt.MaxSize, ErrTooLarge)
 		s.observe(OpPut, 0, start, err)
 		return nil, err
 	}
@@ -143,7 +153,11 @@ func (s *Store) Begin(ctx context.Context, opt PutOptions) (*Upload, error) {
 		s.observe(OpPut, 0, start, err)
 		return nil, err
 	}
-	w, err := s.b.Create(ctx, expected)
+	copt := CreateOptions{Known: expected, Size: -1}
+	if opt.Size > 0 {
+		copt.Size = opt.Size
+	}
+	w, err := s.b.Create(ctx, copt)
 	if err != nil {
 		err = fmt.Errorf("cas: put: create: %w", err)
 		s.observe(OpPut, 0, start, err)
@@ -156,6 +170,7 @@ func (s *Store) Begin(ctx context.Context, opt PutOptions) (*Upload, error) {
 		hasher:   NewHasher(),
 		expected: expected,
 		max:      opt.MaxSize,
+		size:     opt.Size,
 		start:    start,
 	}, nil
 }
@@ -179,6 +194,7 @@ type Upload struct {
 	hasher   *Hasher
 	expected *Hash
 	max      int64
+	size     int64 // announced; 0: unknown
 	start    time.Time
 
 	n     int64
@@ -225,6 +241,9 @@ func (u *Upload) Write(p []byte) (int, error) {
 	}
 	if u.max > 0 && u.n+int64(len(p)) > u.max {
 		return 0, u.fail(fmt.Errorf("cas: put: more than %d bytes: %w", u.max, ErrTooLarge))
+	}
+	if u.size > 0 && u.n+int64(len(p)) > u.size {
+		return 0, u.fail(fmt.Errorf("cas: put: more than the %d bytes announced: %w", u.size, ErrTooLarge))
 	}
 	// Hash and write the same slice: the bytes are not copied here.
 	_, _ = u.hasher.Write(p)
@@ -291,6 +310,9 @@ func (u *Upload) Sum() (Hash, int64, error) {
 	}
 	if err := u.ctxErr(); err != nil {
 		return Hash{}, 0, u.fail(err)
+	}
+	if u.size > 0 && u.n != u.size {
+		return Hash{}, 0, u.fail(fmt.Errorf("cas: put: %d bytes announced, %d received: %w", u.size, u.n, io.ErrUnexpectedEOF))
 	}
 	u.sum = u.hasher.Sum()
 	u.state = uploadSummed

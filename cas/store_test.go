@@ -85,7 +85,7 @@ func (w *memWriter) Cancel() error {
 	return nil
 }
 
-func (m *memBackend) Create(ctx context.Context, known *cas.Hash) (cas.Writer, error) {
+func (m *memBackend) Create(ctx context.Context, opt cas.CreateOptions) (cas.Writer, error) {
 	return &memWriter{m: m}, nil
 }
 

@@ -54,6 +54,8 @@ func Run(t *testing.T, open func(t *testing.T) cas.Backend) {
 		{"CancelMidStream", testCancelMidStream},
 		{"ReadBodyError", testReadBodyError},
 		{"MaxSize", testMaxSize},
+		{"Sizes", testSizes},
+		{"AnnouncedSize", testAnnouncedSize},
 		{"Delete", testDelete},
 		{"DeleteMany", testDeleteMany},
 		{"Walk", testWalk},
@@ -718,6 +720,94 @@ func testMaxSize(t *testing.T, f *fixture) {
 	if _, err := f.s.Put(f.ctx, bytes.NewReader(nil), cas.PutOptions{MaxSize: -1}); err == nil {
 		t.Errorf("put with a negative MaxSize succeeded")
 	}
+}
+
+// testSizes writes blobs around the sizes backends cut their writes at
+// (4 KiB blocks, 1 MiB chunks, the 4 MiB of small blobs and preallocation),
+// in writes of odd sizes, with and without the size announced, and reads
+// every byte back.
+func testSizes(t *testing.T, f *fixture) {
+	sizes := []int64{4095, 4097, 1<<20 - 1, 1 << 20, 1<<20 + 1, 3<<20 + 4096, 4<<20 + 4097, 9<<20 + 1}
+	for i, size := range sizes {
+		c := NewContent(uint64(40+i), size)
+		data := c.Bytes()
+		h := c.Hash()
+		for _, announce := range []bool{false, true} {
+			opt := cas.PutOptions{Expected: &h}
+			if announce {
+				opt.Size = size
+			}
+			u, err := f.s.Begin(f.ctx, opt)
+			if err != nil {
+				t.Fatalf("begin %d bytes: %v", size, err)
+			}
+			for rest, step := data, 1; len(rest) > 0; step = step*7 + 1 {
+				n := min(len(rest), step%(3<<20)+1)
+				if _, err := u.Write(rest[:n]); err != nil {
+					t.Fatalf("write %d bytes: %v", size, err)
+				}
+				rest = rest[n:]
+			}
+			if _, err := u.Commit(f.ctx); err != nil {
+				t.Fatalf("commit %d bytes (announced %v): %v", size, announce, err)
+			}
+			if got := f.read(h, size); !bytes.Equal(got, data) {
+				t.Fatalf("%d bytes (announced %v): the bytes read back differ", size, announce)
+			}
+			if err := f.s.Delete(f.ctx, h); err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+		}
+	}
+	f.wantWalk(map[cas.Hash]int64{})
+	f.wantNoTemp()
+}
+
+// read returns the bytes of blob h, read sequentially (verified) to the end.
+func (f *fixture) read(h cas.Hash, size int64) []byte {
+	f.t.Helper()
+	r, err := f.store(cas.Options{VerifyReadsUpTo: -1}).Open(f.ctx, h)
+	if err != nil {
+		f.t.Fatalf("open %s: %v", h, err)
+	}
+	defer r.Close()
+	if r.Size() != size {
+		f.t.Errorf("open %s: Size %d, want %d", h, r.Size(), size)
+	}
+	return readAllFrom(f.t, r)
+}
+
+// testAnnouncedSize: an upload whose bytes are more or fewer than the size
+// announced fails and stores nothing.
+func testAnnouncedSize(t *testing.T, f *fixture) {
+	data := NewContent(12, 5<<20+3).Bytes()
+	h := cas.Sum(data)
+	size := int64(len(data))
+	for _, tc := range []struct {
+		announced int64
+		want      error
+	}{{size - 1, cas.ErrTooLarge}, {size + 1, io.ErrUnexpectedEOF}, {size + 8<<20, io.ErrUnexpectedEOF}} {
+		for _, known := range []bool{false, true} {
+			opt := cas.PutOptions{Size: tc.announced}
+			if known {
+				opt.Expected = &h
+			}
+			if _, err := f.s.Put(f.ctx, bytes.NewReader(data), opt); !errors.Is(err, tc.want) {
+				t.Fatalf("put %d bytes announced as %d (known %v): got %v, want %v", size, tc.announced, known, err, tc.want)
+			}
+		}
+	}
+	if _, err := f.s.Put(f.ctx, bytes.NewReader(data), cas.PutOptions{Size: size, MaxSize: size - 1}); !errors.Is(err, cas.ErrTooLarge) {
+		t.Errorf("put announced over MaxSize: got %v, want ErrTooLarge", err)
+	}
+	if _, err := f.s.Put(f.ctx, bytes.NewReader(nil), cas.PutOptions{Size: -1}); err == nil {
+		t.Errorf("put with a negative Size succeeded")
+	}
+	f.wantAbsent(h)
+	f.wantWalk(map[cas.Hash]int64{})
+	f.wantNoTemp(h)
+	info := f.put(data, cas.PutOptions{Size: size})
+	f.wantWalk(map[cas.Hash]int64{info.Hash: info.Size})
 }
 
 func testDelete(t *testing.T, f *fixture) {

@@ -19,6 +19,19 @@ func TestConformance(t *testing.T) {
 	castest.Run(t, func(t *testing.T) cas.Backend { return open(t, t.TempDir()) })
 }
 
+// TestConformanceDirect runs the suite with O_DIRECT from the second MiB
+// of every blob on, so that its sizes cross the chunk and block boundaries
+// of direct writes too.
+func TestConformanceDirect(t *testing.T) {
+	castest.Run(t, func(t *testing.T) cas.Backend {
+		s, err := dirstore.Open(t.TempDir(), dirstore.Options{DirectFrom: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
 func BenchmarkBackend(b *testing.B) {
 	castest.Bench(b, func(b *testing.B) cas.Backend { return open(b, b.TempDir()) })
 }

@@ -25,7 +25,7 @@ func TestCleanTempSparesUploadsInProgress(t *testing.T) {
 	}
 	h := cas.Sum(data)
 	for _, known := range []*cas.Hash{nil, &h} {
-		w, err := b.Create(ctx, known)
+		w, err := b.Create(ctx, cas.CreateOptions{Known: known, Size: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func TestCleanTempSparesACommitInProgress(t *testing.T) {
 	var removed int
 	var cleanErr error
 	b.beforeMove = func() { removed, _, cleanErr = b.CleanTemp(ctx, 0) }
-	w, err := b.Create(ctx, nil)
+	w, err := b.Create(ctx, cas.CreateOptions{Size: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

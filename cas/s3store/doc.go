@@ -9,20 +9,31 @@
 //
 // # Glossary
 //
-//   - Part size: a larger upload is a multipart upload fed through an
-//     io.Pipe with the size unknown (-1); minio-go buffers one part
-//     (PartSize, 16 MiB by default) at a time, so memory does not grow with
-//     the blob; each upload in flight holds one part. A blob can have at
-//     most 10,000 parts: 156 GiB at 16 MiB.
+//   - Part size: a larger upload is a multipart upload whose parts
+//     (PartSize, 16 MiB by default) are sent as they fill: one on its way
+//     to the bucket while the next one fills, so receiving and sending
+//     overlap. An upload holds at most two part buffers (pooled), and the
+//     second only within a process-wide budget (maxOverlapParts; past it
+//     parts go one at a time), so memory does not grow with the blob. A
+//     blob can have at most 10,000 parts: 156 GiB at 16 MiB.
+//   - Payload signing: uploads send UNSIGNED-PAYLOAD (as minio-go does over
+//     TLS) instead of a SHA-256 of every 64 KiB chunk: that cost CPU on
+//     both sides of a plain-http connection, and the bytes are hashed with
+//     BLAKE3 before Commit and verified on every read anyway.
 //   - Small blob: up to SmallBlobSize (4 MiB) the bytes are held in memory
 //     and Commit, which knows the hash, sends them in one PUT to the final
 //     key. Most units are a few KB: one request instead of six.
 //   - Known hash: when a larger blob's hash is named in advance (PUT by
 //     hash), the upload goes straight to the final key, and the multipart
-//     upload is completed only at Commit (the pipe's EOF); Cancel aborts it.
+//     upload is completed only at Commit; Cancel aborts it.
 //     An unfinished multipart upload is never visible.
-//   - Temp key: when a larger blob's hash is learned only at the end, the
-//     bytes go to a key under <prefix>tmp/, and Commit copies it server-side
+//   - Held upload: a blob whose hash is learned only at the end is held in
+//     memory up to 32 MiB (within a process-wide budget of 8 part buffers)
+//     and sent at Commit, its hash known, to its final key; nothing is sent
+//     when the key holds it already.
+//   - Temp key: when a larger blob's hash is learned only at the end (or
+//     the budget of held parts is spent), the bytes go to a key under
+//     <prefix>tmp/, and Commit copies it server-side
 //     to the final key (CopyObject up to 5 GiB, a multipart ComposeObject
 //     above) and then deletes it. When the final key already exists, the
 //     copy is skipped.

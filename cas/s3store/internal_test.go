@@ -255,3 +255,128 @@ func TestPresignExpiry(t *testing.T) {
 		}
 	}
 }
+
+// Parts go one at a time, with one buffer, when the process-wide budget of
+// second buffers is spent; a budget taken is given back when the upload
+// ends, committed or cancelled.
+func TestOverlapBudget(t *testing.T) {
+	s, b := openTest(t)
+	b.partSize = MinPartSize
+	ctx := context.Background()
+	data := castest.NewContent(21, 4*MinPartSize+77).Bytes()
+	h := cas.Sum(data)
+	put := func() {
+		t.Helper()
+		info, err := s.Put(ctx, bytes.NewReader(data), cas.PutOptions{})
+		if err != nil || info.Hash != h {
+			t.Fatalf("put: %v %v", info, err)
+		}
+		if err := s.Delete(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range maxOverlapParts {
+		overlapParts <- struct{}{}
+	}
+	put() // without a second buffer
+	for range maxOverlapParts {
+		<-overlapParts
+	}
+	put() // with one
+	if n := len(overlapParts); n != 0 {
+		t.Errorf("%d second buffers still counted after the uploads ended", n)
+	}
+	u, err := s.Begin(ctx, cas.PutOptions{Expected: &h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(data[:3*MinPartSize]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(overlapParts); n != 1 {
+		t.Errorf("an upload past its first parts counts %d second buffers, want 1", n)
+	}
+	if err := u.Cancel(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(overlapParts); n != 0 {
+		t.Errorf("%d second buffers still counted after Cancel", n)
+	}
+}
+
+// An upload of unknown hash up to maxHeldBytes is held and sent to its
+// final key at Commit, with no temporary key to copy; a larger one, or one
+// that finds the budget spent, spills to a temporary key. Either way the
+// budget is given back.
+func TestHeldUploads(t *testing.T) {
+	s, b := openTest(t)
+	b.partSize = MinPartSize
+	ctx := context.Background()
+	moved := 0
+	b.beforeMove = func() { moved++ }
+	for _, tc := range []struct {
+		name  string
+		size  int64
+		spent bool // the budget is spent by others
+		moved bool
+	}{
+		{"held", 2*MinPartSize + 3, false, false},
+		{"held to the limit", maxHeldBytes / MinPartSize * MinPartSize, false, false},
+		{"larger", maxHeldBytes/MinPartSize*MinPartSize + 1, false, true},
+		{"budget spent", 2 * MinPartSize, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.spent {
+				for range maxHeldBudget {
+					heldParts <- struct{}{}
+				}
+				defer func() {
+					for range maxHeldBudget {
+						<-heldParts
+					}
+				}()
+			}
+			moved = 0
+			data := castest.NewContent(uint64(30+tc.size), tc.size).Bytes()
+			h := cas.Sum(data)
+			info, err := s.Put(ctx, bytes.NewReader(data), cas.PutOptions{})
+			if err != nil || info.Hash != h {
+				t.Fatalf("put: %v %v", info, err)
+			}
+			if got := moved > 0; got != tc.moved {
+				t.Errorf("copied from a temporary key: %v, want %v", got, tc.moved)
+			}
+			got, err := s.ReadAll(ctx, h, tc.size)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read back: %v (equal %v)", err, bytes.Equal(got, data))
+			}
+			// Again: the final key holds it already.
+			if _, err := s.Put(ctx, bytes.NewReader(data), cas.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Delete(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(heldParts); n != map[bool]int{false: 0, true: maxHeldBudget}[tc.spent] {
+				t.Errorf("%d held parts still counted", n)
+			}
+		})
+	}
+	// Cancelled while holding.
+	u, err := s.Begin(ctx, cas.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(castest.NewContent(9, 3*MinPartSize).Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if len(heldParts) == 0 {
+		t.Error("an upload of unknown hash holds nothing")
+	}
+	if err := u.Cancel(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(heldParts); n != 0 {
+		t.Errorf("%d held parts still counted after Cancel", n)
+	}
+}

@@ -302,8 +302,8 @@ func (d *fullDisk) give(n int64) {
 	d.use -= n
 }
 
-func (d *fullDisk) Create(ctx context.Context, known *cas.Hash) (cas.Writer, error) {
-	w, err := d.Backend.Create(ctx, known)
+func (d *fullDisk) Create(ctx context.Context, opt cas.CreateOptions) (cas.Writer, error) {
+	w, err := d.Backend.Create(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
