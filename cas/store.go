@@ -393,7 +393,11 @@ func (s *Store) open(ctx context.Context, h Hash) (Reader, error) {
 		return nil, fmt.Errorf("cas: open %s: %w", h, err)
 	}
 	if s.verifyUpTo < 0 || r.Size() > s.verifyUpTo {
-		return &verifyingReader{r: r, want: h, hasher: NewHasher()}, nil
+		v := &verifyingReader{r: r, want: h, hasher: NewHasher()}
+		if fr, ok := r.(FileReader); ok {
+			return &verifyingFile{verifyingReader: v, f: fr.File()}, nil
+		}
+		return v, nil
 	}
 	b, err := readVerified(r, h)
 	if cerr := r.Close(); err == nil && cerr != nil {

@@ -145,6 +145,9 @@ func (r *fileReader) Seek(off int64, whence int) (int64, error) { return r.f.See
 func (r *fileReader) Size() int64                               { return r.size }
 func (r *fileReader) Close() error                              { return r.f.Close() }
 
+// File implements cas.FileReader: the Store sends the file with sendfile.
+func (r *fileReader) File() *os.File { return r.f }
+
 // Create implements cas.Backend: the bytes go to a temp file in <dir>/tmp,
 // which Commit renames into its shard.
 func (s *Store) Create(ctx context.Context, known *cas.Hash) (cas.Writer, error) {
