@@ -105,10 +105,10 @@ func (v *verifyingFile) sendVerified(rf io.ReaderFrom) (int64, error) {
 // errStopped ends a hash whose send failed.
 var errStopped = fmt.Errorf("cas: hash stopped")
 
-// hashFile hashes the first size bytes of f with positioned reads (the
+// preadFile hashes the first size bytes of f with positioned reads (the
 // file's offset belongs to the send running beside it). A file shorter
 // than size is an error wrapping ErrHashMismatch.
-func hashFile(f *os.File, size int64, stop *atomic.Bool) (Hash, error) {
+func preadFile(f *os.File, size int64, stop *atomic.Bool) (Hash, error) {
 	bp := hashChunks.Get().(*[]byte)
 	defer hashChunks.Put(bp)
 	buf := *bp
