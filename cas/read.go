@@ -81,6 +81,7 @@ func (v *verifyingFile) sendVerified(rf io.ReaderFrom) (int64, error) {
 	if err == nil && n < size-1 {
 		err = fmt.Errorf("cas: read %s: stored bytes end after %d of %d: %w", v.want, n, size, ErrHashMismatch)
 		v.err = err
+		v.verified(err)
 	}
 	if err != nil {
 		stop.Store(true)
@@ -91,12 +92,15 @@ func (v *verifyingFile) sendVerified(rf io.ReaderFrom) (int64, error) {
 	switch {
 	case res.err != nil:
 		v.err = fmt.Errorf("cas: read %s: %w", v.want, res.err)
+		v.verified(v.err)
 		return n, v.err
 	case res.sum != v.want:
 		v.err = fmt.Errorf("cas: read %s: stored bytes hash to %s: %w", v.want, res.sum, ErrHashMismatch)
+		v.verified(v.err)
 		return n, v.err
 	}
 	v.hashed, v.ok = size, true
+	v.verified(nil)
 	m, err := rf.ReadFrom(&io.LimitedReader{R: v.f, N: 1})
 	v.pos += m
 	return n + m, err

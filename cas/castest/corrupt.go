@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/blockstore/blockstore/cas"
 )
@@ -17,7 +19,8 @@ import (
 type Corrupt func(t *testing.T, b cas.Backend, h cas.Hash, at int64)
 
 // RunCorruption checks that a blob whose stored bytes changed is never
-// served whole: Open of a small blob fails, a sequential read of a large
+// served whole, and that the Store's Observer hears of it (a mismatch of
+// OpOpen or OpVerify): Open of a small blob fails, a sequential read of a large
 // one ends with an error wrapping ErrHashMismatch before its last byte,
 // and an HTTP response on loopback that announced the blob's length (the
 // Reader copied with io.Copy, which takes the Store's WriteTo fast path
@@ -39,6 +42,8 @@ func RunCorruption(t *testing.T, open func(t *testing.T) cas.Backend, corrupt Co
 			info := f.put(NewContent(uint64(len(tc.name)), tc.size).Bytes(), cas.PutOptions{})
 			corrupt(t, f.b, info.Hash, tc.at(tc.size))
 			small := tc.size <= cas.DefaultVerifyReadsUpTo
+			obs := &mismatches{}
+			f.s = f.store(cas.Options{Observer: obs})
 
 			r, err := f.s.Open(f.ctx, info.Hash)
 			switch {
@@ -54,7 +59,19 @@ func RunCorruption(t *testing.T, open func(t *testing.T) cas.Backend, corrupt Co
 				}
 			}
 			checkServedShort(t, f, info)
+			if got := obs.count.Load(); got != 2 {
+				t.Fatalf("the Observer heard of %d hash mismatches, want 2 (the read, the HTTP response)", got)
+			}
 		})
+	}
+}
+
+// mismatches counts the reads an Observer is told ended in a hash mismatch.
+type mismatches struct{ count atomic.Int64 }
+
+func (m *mismatches) Observe(op string, _ int64, _ time.Duration, err error) {
+	if (op == cas.OpOpen || op == cas.OpVerify) && errors.Is(err, cas.ErrHashMismatch) {
+		m.count.Add(1)
 	}
 }
 
