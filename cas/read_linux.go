@@ -12,7 +12,7 @@ import (
 // mapWindow is how much of a file hashFile maps at once: the mapping's
 // pages count in the process's resident memory while they are mapped, so
 // a 10 GB blob is hashed through a window, not mapped whole.
-const mapWindow = 8 << 20
+const mapWindow = 4 << 20
 
 // hashFile hashes the first size bytes of f through read-only memory maps
 // of the page cache: no copy into a buffer before the hash. The file's
