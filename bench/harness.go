@@ -18,7 +18,7 @@ import (
 
 // Sections are the parts of a run, in the order Run takes them; Options.Only
 // selects some.
-var Sections = []string{"limits", "transfer", "units", "import", "copy", "gc", "stream", "changes"}
+var Sections = []string{"limits", "transfer", "peers", "units", "import", "copy", "gc", "stream", "changes"}
 
 // Options configure Run.
 type Options struct {
@@ -113,6 +113,8 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			h.limitsSection(ctx)
 		case "transfer":
 			h.transferSection(ctx)
+		case "peers":
+			h.peersSection(ctx)
 		case "units":
 			h.unitsSection(ctx)
 		case "import":
@@ -169,7 +171,7 @@ func (h *harness) setup(ctx context.Context) error {
 	if h.minio, err = startMinIO(ctx, filepath.Join(h.root, "minio")); err != nil {
 		return err
 	}
-	if len(h.opt.Only) > 0 && !slices.Contains(h.opt.Only, "transfer") {
+	if len(h.opt.Only) > 0 && !slices.Contains(h.opt.Only, "peers") {
 		return nil
 	}
 	bazel, err := bazelRemoteBinary()

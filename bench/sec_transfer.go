@@ -213,7 +213,6 @@ func (h *harness) transferSection(ctx context.Context) {
 	for _, n := range []string{rows.getLarge, rows.getSmall1, rows.getSmallN} {
 		h.rep.limit(groupReads, n, "MB/s", "page-cache read", limRead)
 	}
-	h.peersSection(ctx)
 }
 
 func (h *harness) transferRun(ctx context.Context, run int, t Target, rows transferRows, kb knownBlobs) error {

@@ -24,8 +24,12 @@ var ErrCanceled = errors.New("cas: upload canceled")
 
 // Operation names the Store passes to its Observer.
 const (
-	OpStat       = "stat"
-	OpOpen       = "open"
+	OpStat = "stat"
+	OpOpen = "open"
+	// OpVerify is the end of a verified read of a whole blob larger than
+	// VerifyReadsUpTo: its error wraps ErrHashMismatch when the bytes
+	// served differed from their hash.
+	OpVerify     = "verify"
 	OpReadAll    = "read_all"
 	OpPut        = "put"
 	OpDelete     = "delete"
@@ -415,7 +419,11 @@ func (s *Store) open(ctx context.Context, h Hash) (Reader, error) {
 		return nil, fmt.Errorf("cas: open %s: %w", h, err)
 	}
 	if s.verifyUpTo < 0 || r.Size() > s.verifyUpTo {
-		return &verifyingReader{r: r, want: h, hasher: NewHasher()}, nil
+		v := &verifyingReader{r: r, want: h, hasher: NewHasher(), s: s, start: time.Now()}
+		if fr, ok := r.(FileReader); ok {
+			return &verifyingFile{verifyingReader: v, f: fr.File()}, nil
+		}
+		return v, nil
 	}
 	b, err := readVerified(r, h)
 	if cerr := r.Close(); err == nil && cerr != nil {
@@ -611,6 +619,8 @@ func (memReader) Close() error { return nil }
 // such a read reaches the end (Size bytes, or io.EOF), compares the hash with
 // want. On a mismatch that read returns all but the last byte and the error.
 type verifyingReader struct {
+	s      *Store    // observes the end of the check (OpVerify)
+	start  time.Time // when the read began
 	r      Reader
 	want   Hash
 	hasher *Hasher
@@ -636,6 +646,7 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	if !v.ok && v.pos == v.hashed && (v.hashed == v.r.Size() || err == io.EOF) {
 		if got := v.hasher.Sum(); got != v.want {
 			v.err = fmt.Errorf("cas: read %s: stored bytes hash to %s: %w", v.want, got, ErrHashMismatch)
+			v.verified(v.err)
 			// Withhold the last byte: io.CopyN drops the error of a copy
 			// that got all it asked for, but not of a short one.
 			if n > 0 {
@@ -644,8 +655,16 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 			return n, v.err
 		}
 		v.ok = true
+		v.verified(nil)
 	}
 	return n, err
+}
+
+// verified tells the Store's Observer how the check of a whole read ended.
+func (v *verifyingReader) verified(err error) {
+	if v.s != nil {
+		v.s.observe(OpVerify, v.r.Size(), v.start, err)
+	}
 }
 
 func (v *verifyingReader) Seek(offset int64, whence int) (int64, error) {

@@ -103,6 +103,9 @@ func (j *jsonErrors) ReadFrom(src io.Reader) (int64, error) {
 	if j.swallow {
 		return io.Copy(io.Discard, src)
 	}
+	if n, err, ok := writeRest(j.ResponseWriter, src); ok {
+		return n, err
+	}
 	if lr, ok := src.(*io.LimitedReader); ok && lr.N <= pipelineFrom {
 		if rf, ok := j.ResponseWriter.(io.ReaderFrom); ok {
 			return rf.ReadFrom(src)
@@ -110,6 +113,40 @@ func (j *jsonErrors) ReadFrom(src io.Reader) (int64, error) {
 		return io.Copy(writerOnly{j.ResponseWriter}, src)
 	}
 	return copyPipelined(writerOnly{j.ResponseWriter}, src)
+}
+
+// writeRest hands the copy to the content's own WriteTo when src
+// (http.ServeContent's io.LimitedReader over a watchedReader) asks for all
+// of the content from its offset on: a blob in a local file is then sent
+// with sendfile and hashed beside the send (cas.FileReader). ok is false
+// when src is anything else.
+func writeRest(w io.Writer, src io.Reader) (n int64, err error, ok bool) {
+	lr, ok := src.(*io.LimitedReader)
+	if !ok {
+		return 0, nil, false
+	}
+	wr, ok := lr.R.(*watchedReader)
+	if !ok {
+		return 0, nil, false
+	}
+	wt, ok := wr.ReadSeeker.(io.WriterTo)
+	if !ok {
+		return 0, nil, false
+	}
+	sized, ok := wr.ReadSeeker.(interface{ Size() int64 })
+	if !ok {
+		return 0, nil, false
+	}
+	pos, err := wr.Seek(0, io.SeekCurrent)
+	if err != nil || pos+lr.N != sized.Size() {
+		return 0, nil, false
+	}
+	n, err = wt.WriteTo(w)
+	lr.N -= n
+	if err != nil && wr.err == nil {
+		wr.err = err
+	}
+	return n, err, true
 }
 
 // pipelineFrom is the size from which content is copied by two goroutines.

@@ -237,9 +237,37 @@ var copyBuffers = sync.Pool{New: func() any {
 
 // ReadFrom copies src with a large buffer.
 func (w *rateWriter) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+			if _, ok := lr.R.(*os.File); ok {
+				return w.sendFile(rf, lr)
+			}
+		}
+	}
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	return io.CopyBuffer(writerOnly{w}, src, *bp)
 }
 
 func (w *rateWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// sendFile passes a file's bytes (cas.FileReader's send) to the server's
+// own ReadFrom, which uses sendfile, in slices of at most min bytes each
+// under its own deadline, as Write does.
+func (w *rateWriter) sendFile(rf io.ReaderFrom, lr *io.LimitedReader) (int64, error) {
+	var total int64
+	for lr.N > 0 {
+		if !w.armed {
+			w.account(0)
+		}
+		k := min(lr.N, max(w.min, 1))
+		n, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: k})
+		lr.N -= n
+		total += n
+		w.account(int(n))
+		if err != nil || n < k {
+			return total, err
+		}
+	}
+	return total, nil
+}

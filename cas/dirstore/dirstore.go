@@ -177,6 +177,9 @@ func (r *fileReader) Seek(off int64, whence int) (int64, error) { return r.f.See
 func (r *fileReader) Size() int64                               { return r.size }
 func (r *fileReader) Close() error                              { return r.f.Close() }
 
+// File implements cas.FileReader: the Store sends the file with sendfile.
+func (r *fileReader) File() *os.File { return r.f }
+
 // makeShard creates h's shard directories when they do not exist yet, and
 // makes their entries durable.
 func (s *Store) makeShard(h cas.Hash) error {

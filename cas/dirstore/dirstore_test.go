@@ -246,3 +246,8 @@ func TestOpenRejectsAFile(t *testing.T) {
 		t.Errorf("open over a file succeeded")
 	}
 }
+
+func TestCorruption(t *testing.T) {
+	castest.RunCorruption(t, func(t *testing.T) cas.Backend { return open(t, t.TempDir()) },
+		func(t *testing.T, b cas.Backend, h cas.Hash, at int64) { flipByte(t, b.(*dirstore.Store).Path(h), at) })
+}

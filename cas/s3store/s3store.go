@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -277,66 +276,6 @@ func (s *Store) Stat(ctx context.Context, h cas.Hash) (cas.Info, error) {
 		return cas.Info{}, s.late(ctx, translate(err))
 	}
 	return cas.Info{Hash: h, Size: st.Size, ModTime: st.LastModified}, nil
-}
-
-// Open implements cas.Backend. The Reader is minio-go's Object: Read
-// streams one GET; Seek and ReadAt issue ranged GETs. The first answer and
-// each read are bounded by the timeout.
-func (s *Store) Open(ctx context.Context, h cas.Hash) (cas.Reader, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	cut := func() { cancel(errNoAnswer) }
-	var obj *minio.Object
-	var st minio.ObjectInfo
-	var err error
-	guard(s.timeout, cut, func() {
-		obj, err = s.client.GetObject(ctx, s.bucket, s.Key(h), minio.GetObjectOptions{})
-		if err == nil {
-			if st, err = obj.Stat(); err != nil {
-				obj.Close()
-			}
-		}
-	})
-	if err != nil {
-		err = s.late(ctx, translate(err))
-		cancel(nil)
-		return nil, err
-	}
-	return &objectReader{s: s, obj: obj, size: st.Size, ctx: ctx, cancel: cancel, cut: cut}, nil
-}
-
-type objectReader struct {
-	s      *Store
-	obj    *minio.Object
-	size   int64
-	ctx    context.Context // the object's requests'; cut when a read stalls
-	cancel context.CancelCauseFunc
-	cut    func()
-}
-
-func (r *objectReader) Read(p []byte) (n int, err error) {
-	guard(r.s.timeout, r.cut, func() { n, err = r.obj.Read(p) })
-	return n, r.s.late(r.ctx, translateRead(err))
-}
-
-func (r *objectReader) ReadAt(p []byte, off int64) (n int, err error) {
-	guard(r.s.timeout, r.cut, func() { n, err = r.obj.ReadAt(p, off) })
-	return n, r.s.late(r.ctx, translateRead(err))
-}
-
-func (r *objectReader) Seek(off int64, whence int) (int64, error) { return r.obj.Seek(off, whence) }
-func (r *objectReader) Size() int64                               { return r.size }
-
-func (r *objectReader) Close() error {
-	err := r.obj.Close()
-	r.cancel(nil)
-	return err
-}
-
-func translateRead(err error) error {
-	if err == nil || err == io.EOF {
-		return err
-	}
-	return translate(err)
 }
 
 // Delete implements cas.Backend. S3 deletes absent keys without complaint,

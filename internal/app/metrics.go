@@ -26,18 +26,21 @@ import (
 type Metrics struct {
 	gather prometheus.Gatherer
 
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	bytesIn      *prometheus.CounterVec
-	bytesOut     *prometheus.CounterVec
-	blobOps      *prometheus.CounterVec
-	blobErrors   *prometheus.CounterVec
-	blobsStored  prometheus.Counter
-	blobBytes    *prometheus.CounterVec
-	indexOps     *prometheus.HistogramVec
-	indexErrors  *prometheus.CounterVec
-	inFlight     prometheus.Gauge
-	buildStarted prometheus.Gauge
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	bytesIn    *prometheus.CounterVec
+	bytesOut   *prometheus.CounterVec
+	blobOps    *prometheus.CounterVec
+	blobErrors *prometheus.CounterVec
+	// hashMismatches counts stored bytes found not to hash to their name
+	// while being read (a corrupt blob; never served whole).
+	hashMismatches prometheus.Counter
+	blobsStored    prometheus.Counter
+	blobBytes      *prometheus.CounterVec
+	indexOps       *prometheus.HistogramVec
+	indexErrors    *prometheus.CounterVec
+	inFlight       prometheus.Gauge
+	buildStarted   prometheus.Gauge
 }
 
 // NewMetrics registers the metrics on reg; gather serves them.
@@ -63,6 +66,9 @@ func NewMetrics(reg prometheus.Registerer, gather prometheus.Gatherer) (*Metrics
 		blobErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blockstore_blob_store_errors_total", Help: "Blob store operations that failed (not counting not-found and hash mismatches), by name.",
 		}, []string{"op"}),
+		hashMismatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "blockstore_blob_hash_mismatches_total", Help: "Reads that found stored bytes not hashing to their blob's hash (corruption at rest); such a blob is never served whole.",
+		}),
 		blobsStored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "blockstore_blobs_stored_total", Help: "Blobs written to the blob store.",
 		}),
@@ -84,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer, gather prometheus.Gatherer) (*Metrics
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.bytesIn, m.bytesOut, m.blobOps, m.blobErrors,
-		m.blobsStored, m.blobBytes, m.indexOps, m.indexErrors, m.inFlight, m.buildStarted} {
+		m.hashMismatches, m.blobsStored, m.blobBytes, m.indexOps, m.indexErrors, m.inFlight, m.buildStarted} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -114,6 +120,9 @@ type casObserver struct{ m *Metrics }
 func (o casObserver) Observe(op string, bytes int64, _ time.Duration, err error) {
 	o.m.blobOps.WithLabelValues(op).Inc()
 	if err != nil {
+		if op != cas.OpPut && errors.Is(err, cas.ErrHashMismatch) {
+			o.m.hashMismatches.Inc()
+		}
 		if !errors.Is(err, cas.ErrNotFound) && !errors.Is(err, cas.ErrHashMismatch) &&
 			!errors.Is(err, cas.ErrTooLarge) && !errors.Is(err, context.Canceled) {
 			o.m.blobErrors.WithLabelValues(op).Inc()
