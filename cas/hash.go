@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"hash"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 )
 
 // HashSize is the length of a BLAKE3-256 digest in bytes.
@@ -72,7 +72,7 @@ func Sum(b []byte) Hash { return Hash(blake3.Sum256(b)) }
 type Hasher struct{ h *blake3.Hasher }
 
 // NewHasher returns a Hasher over no bytes.
-func NewHasher() *Hasher { return &Hasher{h: blake3.New(HashSize, nil)} }
+func NewHasher() *Hasher { return &Hasher{h: blake3.New()} }
 
 // Write adds p to the hashed bytes; it never fails.
 func (h *Hasher) Write(p []byte) (int, error) { return h.h.Write(p) }
