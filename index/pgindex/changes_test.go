@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -308,4 +309,36 @@ func TestChangesListenerReconnects(t *testing.T) {
 	if lag := time.Since(ack); lag > time.Second {
 		t.Errorf("woke %v after the commit, want within 1s", lag)
 	}
+}
+
+// TestSessionsRunWithoutJIT: the Store's sessions run with jit off (the
+// feed's read was JIT-compiled for 333 ms once the feed held 10,000
+// changes), unless the URL asks for it.
+func TestSessionsRunWithoutJIT(t *testing.T) {
+	url := testenv.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, c := range []struct{ url, want string }{
+		{url, "off"},
+		{url + sep(url) + "jit=on", "on"},
+	} {
+		s, err := Open(ctx, c.url, index.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = s.pool.QueryRow(ctx, "SHOW jit").Scan(&got)
+		s.Close()
+		if err != nil || got != c.want {
+			t.Errorf("jit in a session of %q: %q, %v; want %q", c.url, got, err, c.want)
+		}
+	}
+}
+
+// sep is what joins a parameter to url.
+func sep(url string) string {
+	if strings.Contains(url, "?") {
+		return "&"
+	}
+	return "?"
 }
