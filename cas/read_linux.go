@@ -14,6 +14,10 @@ import (
 // a 10 GB blob is hashed through a window, not mapped whole.
 const mapWindow = 4 << 20
 
+// readAhead is how far past the window being hashed hashFile asks the
+// kernel to read ahead.
+const readAhead = 2 * mapWindow
+
 // hashFile hashes the first size bytes of f through read-only memory maps
 // of the page cache: no copy into a buffer before the hash. The file's
 // offset is left to the send running beside it. A file shorter than size
@@ -45,6 +49,12 @@ func hashFile(f *os.File, size int64, stop *atomic.Bool) (sum Hash, err error) {
 		n := int(min(mapWindow, size-off))
 		var m []byte
 		cerr := rc.Control(func(fd uintptr) {
+			if next := off + int64(n); next < size {
+				// Start reading the next windows from the disk while this
+				// one is hashed (a large blob written with O_DIRECT is not
+				// in the page cache); advisory.
+				_ = unix.Fadvise(int(fd), next, readAhead, unix.FADV_WILLNEED)
+			}
 			m, err = unix.Mmap(int(fd), off, n, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
 		})
 		if err == nil {
