@@ -156,3 +156,38 @@ func commitFixture(b *testing.B, s *Store, writers int) ([]uuid.UUID, []index.Li
 	}
 	return units, links, hs
 }
+
+// TestBeginBlobNeedsNoSyncOfItsOwn: a new pending row is applied without
+// a WAL sync of its own (FinishBlob's covers it), while a lease on a row
+// that exists is synced before BeginBlob returns.
+func TestBeginBlobNeedsNoSyncOfItsOwn(t *testing.T) {
+	fs := &syncFS{FS: vfs.Default}
+	s, err := Open(t.TempDir(), Options{fs: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	h := cas.Sum([]byte("a blob"))
+	before := fs.syncs.Load()
+	state, ticket, err := s.BeginBlob(ctx, h)
+	if err != nil || state != index.BlobPending {
+		t.Fatalf("BeginBlob: %v, %v", state, err)
+	}
+	if n := fs.syncs.Load() - before; n != 0 {
+		t.Fatalf("BeginBlob of a new row synced the WAL %d times, want 0", n)
+	}
+	if err := s.FinishBlob(ctx, h, 6, ticket); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.syncs.Load() - before; n == 0 {
+		t.Fatal("FinishBlob did not sync the WAL")
+	}
+	before = fs.syncs.Load()
+	if state, _, err := s.BeginBlob(ctx, h); err != nil || state != index.BlobLive {
+		t.Fatalf("BeginBlob of a live blob: %v, %v", state, err)
+	}
+	if n := fs.syncs.Load() - before; n == 0 {
+		t.Fatal("the lease of a live blob was not synced")
+	}
+}

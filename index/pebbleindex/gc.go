@@ -33,6 +33,15 @@ func (s *Store) BeginBlob(ctx context.Context, h cas.Hash) (index.BlobState, ind
 		case !ok:
 			b = index.Blob{Hash: h, Size: -1, State: index.BlobPending, CreatedAt: now}
 			tk = index.NewTicket()
+			// A new pending row need not reach the disk before the upload
+			// goes on: it guards the upload from this process's sweeps once
+			// applied, and FinishBlob's sync makes it durable with the live
+			// row. A crash before that loses only an upload that was never
+			// acknowledged (its bytes, if renamed into place, are young
+			// stray bytes that a sweep keeps for the grace period, then
+			// deletes). A lease on a row that exists is synced as before: a
+			// client that was told a blob exists relies on it.
+			t.volatile = true
 		case b.State == index.BlobDeleting:
 			return fmt.Errorf("%w: %s", index.ErrBlobBusy, h)
 		}

@@ -243,6 +243,9 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	if err != nil {
 		return fmt.Errorf("index: commit: %w", dbErr(err))
 	}
+	if t.volatile && len(t.changes) == 0 {
+		return nil // applied (visible); a later sync makes it durable
+	}
 	return s.changesDurable(lastChange, len(t.changes), s.durable(seq))
 }
 

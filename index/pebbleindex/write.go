@@ -33,6 +33,9 @@ type tx struct {
 	registryHeld bool
 	ctx          context.Context    // the Update's, for the wait for registry
 	changes      []index.FeedChange // the change feed's records (changes.go)
+	// volatile: the commit need not wait for its WAL sync (BeginBlob of a
+	// new pending row); the next synced commit makes it durable.
+	volatile bool
 }
 
 var _ index.Tx = (*tx)(nil)
