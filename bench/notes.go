@@ -24,6 +24,6 @@ func (h *harness) targetNotes() {
 		r.Notes = append(r.Notes, "gc: the world is written straight into the stores without fsync: blobs in a directory, registry rows, unit versions created two months ago; the garbage is half versions past retention (720h) with their blobs, a quarter registered blobs nothing names, a quarter stray files with no registry row, fresh for every sweep. The figure is the wall time of `blockstore gc --grace 0s --json` (a new process, opening the stores) and its peak RSS (VmHWM, read every 5 ms while it runs). On PostgreSQL the database server's own memory is not counted. Target (issue 6): 1,000,000 blobs in < 60 s and < 256 MiB embedded.")
 	}
 	if ran("stream") {
-		r.Notes = append(r.Notes, "memory: a fresh server's VmHWM (/proc/PID/status) after one client streamed the asset (POST /api/v1/assets). Target (issue 4): flat, under 100 MiB.")
+		r.Notes = append(r.Notes, "memory: a fresh server's VmHWM (/proc/PID/status) after one client streamed the asset in (POST /api/v1/assets), then after it streamed it back out (GET /api/v1/assets/{uuid}/content; VmHWM keeps the peak of both). Targets (issues 4 and 15): flat, under 100 MiB, for the upload and the download.")
 	}
 }
