@@ -2,7 +2,7 @@ package refs
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -281,7 +281,7 @@ func (t touchingTx) touch(id uuid.UUID) { *t.touched = append(*t.touched, id) }
 func (t touchingTx) PutInlineBlob(h cas.Hash, b []byte) error {
 	w, ok := t.Tx.(index.InlineWriter)
 	if !ok {
-		return errors.New("refs: the index keeps no inline blobs")
+		return fmt.Errorf("refs: the index keeps no inline blobs: %w", index.ErrUnavailable)
 	}
 	return w.PutInlineBlob(h, b)
 }

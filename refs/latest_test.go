@@ -53,10 +53,7 @@ func replicas(t *testing.T, n int) ([]*Service, []*countingIndex) {
 		}
 		idx := &countingIndex{Store: pg}
 		svc := New(idx, blobs, Options{LatestFeed: pg})
-		t.Cleanup(func() {
-			svc.Close()
-			pg.Close()
-		})
+		t.Cleanup(func() { pg.Close() })
 		svcs, idxs = append(svcs, svc), append(idxs, idx)
 	}
 	return svcs, idxs

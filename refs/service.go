@@ -136,10 +136,6 @@ func New(idx index.Store, blobs *cas.Store, opt Options) *Service {
 	return s
 }
 
-// Close ends the Service's use of the index and the blob store (it closes
-// neither): today there is nothing to stop.
-func (s *Service) Close() {}
-
 // Ping says whether the index and the blob store answer (readiness).
 func (s *Service) Ping(ctx context.Context) error {
 	if err := s.idx.Ping(ctx); err != nil {

@@ -377,9 +377,6 @@ func (a *App) Endpoints() []httpapi.Endpoint {
 // data directory.
 func (a *App) Close() error {
 	var errs []error
-	if a.Refs != nil {
-		a.Refs.Close()
-	}
 	if a.GC != nil {
 		errs = append(errs, a.GC.Close())
 	}
