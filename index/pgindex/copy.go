@@ -345,9 +345,7 @@ func (t *tx) importHistory(h *index.History) (index.ImportResult, error) {
 		return index.ImportResult{}, err
 	}
 	if h.Kind != index.KindCollection {
-		if err := t.claimNames(h.Collection, h.ID, h.HeldNames()); err != nil {
-			return index.ImportResult{}, err
-		}
+		t.claimNames(h.Collection, h.ID, h.HeldNames())
 	}
 
 	res := index.ImportResult{Created: !cur.found, Written: len(plan.Insert), Removed: len(plan.Remove)}

@@ -19,26 +19,22 @@ const (
 // moveNames claims for id in coll the names it holds after a write and not
 // before, then queues the release of those it gives up (index.NameMoves).
 // A taken name fails the transaction at its next round trip.
-func (t *tx) moveNames(coll, id uuid.UUID, before, after []string) error {
+func (t *tx) moveNames(coll, id uuid.UUID, before, after []string) {
 	claim, release := index.NameMoves(before, after)
-	if err := t.claimNames(coll, id, claim); err != nil {
-		return err
-	}
+	t.claimNames(coll, id, claim)
 	if len(release) > 0 {
 		t.write(sqlReleaseNames, coll, release, id)
 	}
-	return nil
 }
 
 // claimNames queues the claims of names for id in coll: each goes out with
 // the transaction's next round trip (usually its COMMIT) and fails it with
 // BSN01, which translate turns into index.NameTaken, when another entity
 // holds the name (blockstore_claim_name, migration 00009).
-func (t *tx) claimNames(coll, id uuid.UUID, names []string) error {
+func (t *tx) claimNames(coll, id uuid.UUID, names []string) {
 	for _, name := range names {
 		t.write(sqlClaimName, coll, name, id)
 	}
-	return nil
 }
 
 // nameTaken reads the DETAIL of a BSN01 error: the collection, name and

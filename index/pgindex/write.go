@@ -227,9 +227,7 @@ func (t *tx) store(id uuid.UUID, cur *current, h index.Heads, nv *newVersion, dr
 			return nil, err
 		}
 	}
-	if err := t.moveNames(cur.collection, id, h.HeldNames(), h.Commit(nv.Content, draft).HeldNames()); err != nil {
-		return nil, err
-	}
+	t.moveNames(cur.collection, id, h.HeldNames(), h.Commit(nv.Content, draft).HeldNames())
 	if newSet {
 		t.storeLinkSet(nv)
 	}
@@ -321,9 +319,7 @@ func (t *tx) createMember(kind index.Kind, coll uuid.UUID, hash cas.Hash, given 
 
 // create stores the entity id and its first version (or draft) nv.
 func (t *tx) create(id, coll uuid.UUID, nv *newVersion, draft bool) (*verRow, error) {
-	if err := t.moveNames(coll, id, nil, index.Heads{}.Commit(nv.Content, draft).HeldNames()); err != nil {
-		return nil, err
-	}
+	t.moveNames(coll, id, nil, index.Heads{}.Commit(nv.Content, draft).HeldNames())
 	latest, version := int64(1), int64(1)
 	var latestLinks, draftLinks []byte = nv.setID(), nil
 	if draft {
@@ -496,9 +492,7 @@ func (t *tx) publish(id uuid.UUID, kind index.Kind) (*verRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.moveNames(cur.collection, id, h.HeldNames(), next.HeldNames()); err != nil {
-		return nil, err
-	}
+	t.moveNames(cur.collection, id, h.HeldNames(), next.HeldNames())
 	n := cur.latest + 1
 	t.write(`UPDATE versions SET version = $2, created_at = $3 WHERE entity = $1 AND version IS NULL`, id, n, t.now)
 	if cur.latest > 0 {
@@ -525,9 +519,7 @@ func (t *tx) deleteDraft(id uuid.UUID, kind index.Kind) error {
 	if empty {
 		return t.deleteEntity(id)
 	}
-	if err := t.moveNames(cur.collection, id, h.HeldNames(), next.HeldNames()); err != nil {
-		return err
-	}
+	t.moveNames(cur.collection, id, h.HeldNames(), next.HeldNames())
 	t.write(`DELETE FROM versions WHERE entity = $1 AND version IS NULL`, id)
 	t.write(`UPDATE entities SET draft_links = NULL, gc = $2 WHERE id = $1`, id, cur.lv.gc)
 	if kind == index.KindUnit && !bytes.Equal(cur.dv.linkSet, cur.latestLinks) {
