@@ -134,13 +134,10 @@ func TestChangesCommitOutOfOrder(t *testing.T) {
 	}
 }
 
-// TestChangesWakeAcrossStores: two Stores over one database stand for two
-// replicas; a follower waiting on one wakes within a second of a commit
-// through the other (LISTEN/NOTIFY), each time.
-func TestChangesWakeAcrossStores(t *testing.T) {
+// twoStores opens two Stores over one fresh database: two replicas.
+func twoStores(ctx context.Context, t *testing.T) (a, b *Store) {
+	t.Helper()
 	url := testenv.NewDatabase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	open := func() *Store {
 		s, err := Open(ctx, url, index.Options{})
 		if err != nil {
@@ -149,7 +146,16 @@ func TestChangesWakeAcrossStores(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	a, b := open(), open()
+	return open(), open()
+}
+
+// TestChangesWakeAcrossStores: two Stores over one database stand for two
+// replicas; a follower waiting on one wakes within a second of a commit
+// through the other (LISTEN/NOTIFY), each time.
+func TestChangesWakeAcrossStores(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a, b := twoStores(ctx, t)
 	after, err := b.ChangesHead(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -193,18 +199,9 @@ func TestChangesWakeAcrossStores(t *testing.T) {
 // another replica still sees the commit within about a second, because
 // the listener wakes its followers every lookInterval.
 func TestChangesWakeWithoutNotification(t *testing.T) {
-	url := testenv.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	open := func() *Store {
-		s, err := Open(ctx, url, index.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b := open(), open()
+	a, b := twoStores(ctx, t)
 	a.testNoNotify = true
 	after, err := b.ChangesHead(ctx)
 	if err != nil {
@@ -242,18 +239,9 @@ func TestChangesWakeWithoutNotification(t *testing.T) {
 // backend terminated, as in a failover), the Store reconnects, and a
 // follower waiting through it still wakes on the next commit elsewhere.
 func TestChangesListenerReconnects(t *testing.T) {
-	url := testenv.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	open := func() *Store {
-		s, err := Open(ctx, url, index.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b := open(), open()
+	a, b := twoStores(ctx, t)
 	after, err := b.ChangesHead(ctx)
 	if err != nil {
 		t.Fatal(err)
