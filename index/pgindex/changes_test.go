@@ -149,6 +149,37 @@ func twoStores(ctx context.Context, t *testing.T) (a, b *Store) {
 	return open(), open()
 }
 
+// wakeOnCommit starts a follower waiting on b after cursor after, commits a
+// new collection through a, and returns the page the follower got (failing
+// unless it is that collection alone) and how long after the commit's
+// acknowledgement it woke.
+func wakeOnCommit(ctx context.Context, t *testing.T, a, b *Store, after, name string) (index.ChangePage, time.Duration) {
+	t.Helper()
+	type result struct {
+		p   index.ChangePage
+		err error
+		at  time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := index.WaitChanges(ctx, b, index.ChangeQuery{After: after}, 30*time.Second)
+		done <- result{p, err, time.Now()}
+	}()
+	var c index.Collection
+	if err := a.Update(ctx, func(tx index.Tx) (err error) {
+		c, err = tx.CreateCollection(index.NewCollection{CollectionFields: index.CollectionFields{Name: name}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ack := time.Now()
+	r := <-done
+	if r.err != nil || len(r.p.Items) != 1 || r.p.Items[0].ID != c.ID {
+		t.Fatalf("commit of %q: the follower got %v, %v; want the new collection", name, r.p.Items, r.err)
+	}
+	return r.p, max(0, r.at.Sub(ack))
+}
+
 // TestChangesWakeAcrossStores: two Stores over one database stand for two
 // replicas; a follower waiting on one wakes within a second of a commit
 // through the other (LISTEN/NOTIFY), each time.
@@ -162,31 +193,10 @@ func TestChangesWakeAcrossStores(t *testing.T) {
 	}
 	var worst time.Duration
 	for i := range 5 {
-		type result struct {
-			p   index.ChangePage
-			err error
-			at  time.Time
-		}
-		done := make(chan result, 1)
 		b.WatchChanges() // the listener runs before the commit
-		go func() {
-			p, err := index.WaitChanges(ctx, b, index.ChangeQuery{After: after}, 30*time.Second)
-			done <- result{p, err, time.Now()}
-		}()
-		var c index.Collection
-		if err := a.Update(ctx, func(tx index.Tx) (err error) {
-			c, err = tx.CreateCollection(index.NewCollection{CollectionFields: index.CollectionFields{Name: fmt.Sprint(i)}})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		ack := time.Now()
-		r := <-done
-		if r.err != nil || len(r.p.Items) != 1 || r.p.Items[0].ID != c.ID {
-			t.Fatalf("round %d: %v, %v; want the new collection", i, r.p.Items, r.err)
-		}
-		worst = max(worst, r.at.Sub(ack))
-		after = r.p.NextCursor
+		p, took := wakeOnCommit(ctx, t, a, b, after, fmt.Sprint(i))
+		worst = max(worst, took)
+		after = p.NextCursor
 	}
 	if worst > time.Second {
 		t.Errorf("a follower woke %v after a commit through another store, want within 1s", worst)
@@ -208,29 +218,8 @@ func TestChangesWakeWithoutNotification(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.WatchChanges() // the listener runs before the commit
-	type result struct {
-		p   index.ChangePage
-		err error
-		at  time.Time
-	}
-	done := make(chan result, 1)
-	go func() {
-		p, err := index.WaitChanges(ctx, b, index.ChangeQuery{After: after}, 30*time.Second)
-		done <- result{p, err, time.Now()}
-	}()
-	var c index.Collection
-	if err := a.Update(ctx, func(tx index.Tx) (err error) {
-		c, err = tx.CreateCollection(index.NewCollection{CollectionFields: index.CollectionFields{Name: "unannounced"}})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ack := time.Now()
-	r := <-done
-	if r.err != nil || len(r.p.Items) != 1 || r.p.Items[0].ID != c.ID {
-		t.Fatalf("%v, %v; want the new collection", r.p.Items, r.err)
-	}
-	if took := r.at.Sub(ack); took > lookInterval+500*time.Millisecond {
+	_, took := wakeOnCommit(ctx, t, a, b, after, "unannounced")
+	if took > lookInterval+500*time.Millisecond {
 		t.Errorf("the follower woke %v after an unannounced commit, want within %v", took, lookInterval)
 	}
 }
@@ -274,27 +263,8 @@ func TestChangesListenerReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitListening()
-	done := make(chan index.ChangePage, 1)
-	go func() {
-		p, err := index.WaitChanges(ctx, b, index.ChangeQuery{After: after}, 30*time.Second)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- p
-	}()
-	var c index.Collection
-	if err := a.Update(ctx, func(tx index.Tx) (err error) {
-		c, err = tx.CreateCollection(index.NewCollection{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ack := time.Now()
-	p := <-done
-	if len(p.Items) != 1 || p.Items[0].ID != c.ID {
-		t.Fatalf("after the listener reconnected: %v, want the new collection", p.Items)
-	}
-	if lag := time.Since(ack); lag > time.Second {
+	_, lag := wakeOnCommit(ctx, t, a, b, after, "after the reconnection")
+	if lag > time.Second {
 		t.Errorf("woke %v after the commit, want within 1s", lag)
 	}
 }
