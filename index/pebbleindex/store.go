@@ -20,9 +20,16 @@ import (
 // sizes make commits slower once a few tens of thousands of versions have
 // been written (BenchmarkIndexNoSync at 60,000 commits: 4 MiB and 8 MiB, the
 // Pebble defaults, give a quarter of the rate of these).
+//
+// Pebble counts every memtable against the block cache (Cache.Reserve): an
+// active memtable and one being flushed take 2 × memTableSize of it. The
+// cache is sized so that blockCacheSize is left for blocks; with a cache of
+// only 2 × memTableSize the index kept no block at all once memtables were
+// full-sized, and every point read went to the file (TestBlockCacheKeepsBlocks).
 const (
-	memTableSize = 32 << 20
-	cacheSize    = 64 << 20
+	memTableSize   = 32 << 20
+	blockCacheSize = 64 << 20
+	cacheSize      = blockCacheSize + 2*memTableSize
 )
 
 // Options configure Open.
