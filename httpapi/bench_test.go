@@ -328,3 +328,38 @@ func BenchmarkStreamingMemory(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkDecodeUnitBody decodes the body of a unit create as the bench's
+// writers send it: 4 KiB of OLX and five links.
+//
+//	go test -run '^$' -bench DecodeUnitBody ./httpapi
+func BenchmarkDecodeUnitBody(b *testing.B) {
+	var olx bytes.Buffer
+	for j := 0; olx.Len() < 4000; j++ {
+		fmt.Fprintf(&olx, "  <p>Question %d: what is the velocity of the \"block\" after %d seconds? Use g = 9.81 m/s².</p>\n", j, j)
+	}
+	links := make([]map[string]string, 5)
+	for i := range links {
+		links[i] = map[string]string{"target": "0b8e1c7e-8d3a-4c1e-9f55-1a2b3c4d5e6f", "kind": "asset"}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // as the client encodes: no HTML escapes
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(map[string]any{"collection": "0b8e1c7e-8d3a-4c1e-9f55-1a2b3c4d5e6f",
+		"name": "vertical/000001.xml", "olx": olx.String(), "links": links}); err != nil {
+		b.Fatal(err)
+	}
+	body := buf.Bytes()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := http.NewRequest(http.MethodPost, "/api/v1/units", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var in unitIn
+		if _, err := decodeJSON(r, 1<<20, false, &in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -58,7 +58,7 @@ func decodeJSON(r *http.Request, max int64, allowEmpty bool, v any) (cas.Hash, e
 	if r.ContentLength > max {
 		return cas.Hash{}, tooLarge("JSON body of %d bytes is over the limit of %d", r.ContentLength, max)
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	b, err := readBody(r, max)
 	if err != nil {
 		return cas.Hash{}, fmt.Errorf("httpapi: read request body: %w", err)
 	}
@@ -85,14 +85,32 @@ func decodeJSON(r *http.Request, max int64, allowEmpty bool, v any) (cas.Hash, e
 	if err := checkJSONText(b); err != nil {
 		return cas.Hash{}, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
+	// Unmarshal refuses anything but white space after the object.
+	if err := json.Unmarshal(b, v); err != nil {
 		return cas.Hash{}, badRequest("%s", describeJSONError(err))
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return cas.Hash{}, badRequest("unexpected data after the JSON object")
-	}
 	return sum, nil
+}
+
+// readBody reads at most max+1 bytes of the request body, into one buffer
+// of the announced length when there is one.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	cl := r.ContentLength
+	if cl <= 0 || cl > max {
+		return io.ReadAll(io.LimitReader(r.Body, max+1))
+	}
+	b := make([]byte, cl+1) // +1: a body longer than announced shows
+	n, err := io.ReadFull(r.Body, b)
+	switch {
+	case err == nil: // longer than announced (net/http stops at cl)
+		rest, err := io.ReadAll(io.LimitReader(r.Body, max-cl))
+		return append(b, rest...), err
+	case errors.Is(err, io.ErrUnexpectedEOF) && int64(n) == cl:
+		return b[:n], nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("body ended after %d of the %d bytes announced: %w", n, cl, err)
+	}
+	return nil, err
 }
 
 func describeJSONError(err error) string {
@@ -134,47 +152,39 @@ func checkJSONText(b []byte) error {
 	if !utf8.Valid(b) {
 		return badRequest("the request body is not valid UTF-8")
 	}
-	inString := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if !inString {
-			if c == '"' {
-				inString = true
-			}
+	// In valid JSON a backslash only starts an escape inside a string, and
+	// escapes do not overlap: jumping from backslash to backslash (a
+	// vectorized search) sees every \u escape. Invalid JSON is left to the
+	// decoder.
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 || i+j+1 >= len(b) {
+			return nil
+		}
+		i += j
+		if b[i+1] != 'u' {
+			i += 2
 			continue
 		}
-		switch c {
-		case '"':
-			inString = false
-		case '\\':
-			if i+1 >= len(b) {
-				return nil // the decoder reports the syntax error
+		r, ok := hex4(b, i+2)
+		if !ok {
+			return nil
+		}
+		i += 6
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return badRequest("the request body holds a lone UTF-16 surrogate (\\u%04x)", r)
+		case r >= 0xD800 && r <= 0xDBFF:
+			lo, ok := rune(0), false
+			if i+1 < len(b) && b[i] == '\\' && b[i+1] == 'u' {
+				lo, ok = hex4(b, i+2)
 			}
-			if b[i+1] != 'u' {
-				i++
-				continue
-			}
-			r, ok := hex4(b, i+2)
-			if !ok {
-				return nil
-			}
-			i += 5
-			switch {
-			case r >= 0xDC00 && r <= 0xDFFF:
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
 				return badRequest("the request body holds a lone UTF-16 surrogate (\\u%04x)", r)
-			case r >= 0xD800 && r <= 0xDBFF:
-				lo, ok := rune(0), false
-				if i+2 < len(b) && b[i+1] == '\\' && b[i+2] == 'u' {
-					lo, ok = hex4(b, i+3)
-				}
-				if !ok || lo < 0xDC00 || lo > 0xDFFF {
-					return badRequest("the request body holds a lone UTF-16 surrogate (\\u%04x)", r)
-				}
-				i += 6
 			}
+			i += 6
 		}
 	}
-	return nil
 }
 
 func hex4(b []byte, at int) (rune, bool) {
