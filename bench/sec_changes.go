@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -232,24 +233,40 @@ func (h *harness) stalenessRun(ctx context.Context, run int, t Target, w, follow
 // waiting (blockstore_changes_followers_waiting on /metrics).
 func waitForFollower(ctx context.Context, url string) error {
 	for range 2000 {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+		v, err := metricValue(ctx, url, "blockstore_changes_followers_waiting")
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return fmt.Errorf("bench: read /metrics: %w", err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("bench: read /metrics: %w", err)
-		}
-		for _, line := range strings.Split(string(body), "\n") {
-			if v, ok := strings.CutPrefix(line, "blockstore_changes_followers_waiting "); ok && v != "0" {
-				return nil
-			}
+		if v != 0 {
+			return nil
 		}
 	}
 	return fmt.Errorf("bench: no follower waited on %s", url)
+}
+
+// metricValue reads one unlabelled metric of the server at url (/metrics).
+func metricValue(ctx context.Context, url, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("bench: read /metrics: %w", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, fmt.Errorf("bench: read /metrics: %w", err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("bench: /metrics: %q: %w", line, err)
+			}
+			return f, nil
+		}
+	}
+	return 0, fmt.Errorf("bench: %s/metrics has no %s", url, name)
 }

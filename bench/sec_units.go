@@ -102,6 +102,16 @@ func (b *blockstoreUnits) create(ctx context.Context, i int, doc string) (string
 	return u.UUID.String(), nil
 }
 
+// syncCounts reads the embedded engine's WAL syncs and the commits they
+// made durable (index.SyncStats on /metrics).
+func (b *blockstoreUnits) syncCounts(ctx context.Context) (syncs, commits float64, err error) {
+	if syncs, err = metricValue(ctx, b.d.srv.URL, "blockstore_index_wal_syncs_total"); err != nil {
+		return 0, 0, err
+	}
+	commits, err = metricValue(ctx, b.d.srv.URL, "blockstore_index_synced_commits_total")
+	return syncs, commits, err
+}
+
 func (b *blockstoreUnits) readOLX(ctx context.Context, id string, w io.Writer, buf []byte) (int64, error) {
 	u, err := uuid.Parse(id)
 	if err != nil {
@@ -185,6 +195,7 @@ func (h *harness) unitsSection(ctx context.Context) {
 	refs := min(sz.ResolveRefs, sz.Units)
 	resolve := fmt.Sprintf("POST /resolve of %s units with OLX", count(refs))
 	h.rep.row(gw, create, "units/s")
+	h.rep.row(gw, create+", commits per WAL sync", "commits")
 	for _, r := range []struct{ n, u string }{{get, "req/s"}, {get + ", p50", "ms"}, {get + ", p99", "ms"}, {resolve + ", p50", "ms"}, {resolve + ", p99", "ms"}} {
 		h.rep.row(gr, r.n, r.u)
 	}
@@ -256,6 +267,15 @@ func (h *harness) unitsRun(ctx context.Context, run int, t Target, create, get, 
 		docs[i] = olx(seed, i, sz.UnitBytes)
 	}
 	ids := make([]string, sz.Units)
+	// The embedded engine says how many commits shared each WAL sync.
+	bs, grouped := us.(*blockstoreUnits)
+	grouped = grouped && t == Embedded
+	var syncs0, commits0 float64
+	if grouped {
+		if syncs0, commits0, err = bs.syncCounts(ctx); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	err = parallel(ctx, sz.Units, sz.UnitClients, func(ctx context.Context, i int, _ []byte) error {
 		var err error
@@ -268,6 +288,17 @@ func (h *harness) unitsRun(ctx context.Context, run int, t Target, create, get, 
 	v := rate(float64(sz.Units), time.Since(start))
 	h.rep.set(gw, create, "units/s", t, run, v)
 	h.logf("units run %d, %s: %s: %.0f units/s", run+1, t, create, v)
+	if grouped {
+		syncs, commits, err := bs.syncCounts(ctx)
+		if err != nil {
+			return err
+		}
+		if syncs > syncs0 {
+			per := (commits - commits0) / (syncs - syncs0)
+			h.rep.set(gw, create+", commits per WAL sync", "commits", t, run, per)
+			h.logf("units run %d, %s: %.1f commits per WAL sync", run+1, t, per)
+		}
+	}
 
 	// Warm up (caches, connections), checking every document once.
 	err = parallel(ctx, sz.Units, sz.ReadClients, func(ctx context.Context, i int, buf []byte) error {

@@ -36,6 +36,14 @@ type CollectionTotals struct {
 	Bytes int64
 }
 
+// SyncStats is an optional capability of a Store whose commits share
+// durable writes (the embedded engine's group sync of the WAL), found by
+// type assertion: how many syncs made commits durable, and how many
+// commits (write batches) they covered. Both only grow.
+type SyncStats interface {
+	SyncCounts() (syncs, commits uint64)
+}
+
 // Stats is an optional capability of a Store: counts and sums for the
 // operators' console and GET /api/v1/stats, found by type assertion. Both
 // answer from one consistent state of the index. They are meant for a page

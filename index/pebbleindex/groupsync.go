@@ -24,6 +24,9 @@ type groupSync struct {
 	done    chan struct{} // closed when the sync under way ends
 	active  int           // writers that started and have not yet applied (or given up)
 	moved   chan struct{} // closed when active goes down
+	// syncs counts the syncs that succeeded, synced the batches they made
+	// durable (index.SyncStats).
+	syncs, synced uint64
 }
 
 func (g *groupSync) init() {
@@ -94,9 +97,18 @@ func (g *groupSync) wait(seq uint64, sync func() error) error {
 		if err != nil {
 			return err
 		}
+		g.syncs++
 		if target > g.durable {
+			g.synced += target - g.durable
 			g.durable = target
 		}
 	}
 	return nil
+}
+
+// counts returns the syncs that succeeded and the batches they made durable.
+func (g *groupSync) counts() (syncs, batches uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.syncs, g.synced
 }

@@ -53,6 +53,9 @@ func TestGroupSyncCoversWaiters(t *testing.T) {
 	if n := syncs.Load(); n >= writers*each {
 		t.Fatalf("%d syncs for %d commits: none shared", n, writers*each)
 	}
+	if n, c := g.counts(); int64(n) != syncs.Load() || c != writers*each {
+		t.Fatalf("counts: %d syncs covering %d commits, want %d and %d", n, c, syncs.Load(), writers*each)
+	}
 	t.Logf("%d commits, %d syncs", writers*each, syncs.Load())
 }
 

@@ -63,7 +63,10 @@ type Store struct {
 	feed   changeLog // the change feed (changes.go)
 }
 
-var _ index.Store = (*Store)(nil)
+var (
+	_ index.Store     = (*Store)(nil)
+	_ index.SyncStats = (*Store)(nil)
+)
 
 // Open opens (or creates) the index in dir. The caller holds the data
 // directory's lock: Open takes none beyond Pebble's own. With opt.InMemory,
@@ -255,6 +258,10 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	}
 	return s.changesDurable(lastChange, len(t.changes), s.durable(seq))
 }
+
+// SyncCounts returns the WAL syncs that made commits durable and the
+// commits they covered: their ratio is how many commits share a sync.
+func (s *Store) SyncCounts() (syncs, commits uint64) { return s.group.counts() }
 
 // durable waits until the batches numbered up to seq are in the synced WAL.
 func (s *Store) durable(seq uint64) error {

@@ -263,6 +263,9 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.Index = a.Metrics.wrapIndex(idx)
+	if err := registerSyncs(reg, idx); err != nil {
+		return nil, err
+	}
 	if a.changes, err = newChangeService(reg, idx, cfg.Now); err != nil {
 		return nil, err
 	}

@@ -237,6 +237,28 @@ func (r *recorder) Flush() {
 // Unwrap lets http.ResponseController reach the connection (deadlines).
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// registerSyncs exports the group commit of an index engine that has one
+// (index.SyncStats): commits per sync is the ratio of the two counters.
+func registerSyncs(reg prometheus.Registerer, idx index.Store) error {
+	st, ok := idx.(index.SyncStats)
+	if !ok {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "blockstore_index_wal_syncs_total", Help: "Syncs of the index's write-ahead log that made commits durable (embedded engine).",
+		}, func() float64 { n, _ := st.SyncCounts(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "blockstore_index_synced_commits_total", Help: "Index commits made durable by those syncs: several share one sync when writers commit at once.",
+		}, func() float64 { _, n := st.SyncCounts(); return float64(n) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // wrapIndex counts and times the index operations on the request path.
 func (m *Metrics) wrapIndex(s index.Store) index.Store { return &meteredIndex{Store: s, m: m} }
 
