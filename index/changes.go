@@ -98,6 +98,9 @@ type ChangePage struct {
 	// (PostgreSQL) or not yet durable (Pebble). A waiting follower then
 	// looks again shortly even without a notification.
 	Held bool
+	// Clock is the engine's commit clock as of the read (PostgreSQL: the
+	// snapshot the read saw), "" where the engine has none: see CommitClock.
+	Clock string
 }
 
 // ChangeFeed is an optional interface of a Store: the feed of committed
@@ -115,6 +118,17 @@ type ChangeFeed interface {
 	WatchChanges() <-chan struct{}
 	// ChangesWritten counts the changes this process has committed.
 	ChangesWritten() uint64
+}
+
+// CommitClock is an optional interface of a ChangeFeed: a value that
+// changes whenever a transaction ends, cheaper to read than a page of the
+// feed (PostgreSQL: the current snapshot, whose in-progress list or xmax
+// moves with every commit). If CommitClock reads what a page's Clock read,
+// the database shows what that read saw: a reader that followed the feed to
+// the end of that page, with nothing Held, has nothing new to read (the
+// latest-version cache skips its feed read).
+type CommitClock interface {
+	CommitClock(ctx context.Context) (string, error)
 }
 
 // ChangePruner is an optional interface of a Store: the sweep calls it to

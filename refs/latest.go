@@ -39,6 +39,13 @@ import (
 //     entity (and no clear) came after that epoch.
 //   - An expired cursor (index.ErrGone) or a failed feed read clears
 //     everything; the next feed read starts from the head.
+//   - Where the feed has a commit clock (index.CommitClock: PostgreSQL's
+//     current snapshot, which every transaction that ends changes), a feed
+//     read first reads the clock. When it reads what the last page of the
+//     previous feed read saw (index.ChangePage.Clock), and that read held
+//     nothing back, the database shows what that read saw: the feed read
+//     is skipped. A commit acknowledged before the clock was read has ended
+//     by then, so it changed the clock unless the previous read saw it.
 
 const (
 	// latestMaxEntries bounds the cache (an entry is a few hundred bytes).
@@ -54,9 +61,10 @@ const (
 )
 
 type latestCache struct {
-	feed index.ChangeFeed
-	log  *slog.Logger
-	now  func() time.Time
+	feed  index.ChangeFeed
+	clock index.CommitClock // nil: the feed has none
+	log   *slog.Logger
+	now   func() time.Time
 
 	mu      sync.Mutex
 	units   map[uuid.UUID]index.Unit
@@ -66,6 +74,7 @@ type latestCache struct {
 	pruned  time.Time              // when touched was last pruned
 
 	cursor  string        // where the next feed read starts ("": at the head)
+	mark    string        // the commit clock of the last feed read that held nothing back ("": none)
 	started uint64        // feed reads started
 	done    uint64        // the last feed read that ended
 	synced  uint64        // the last feed read that ended with nothing held
@@ -80,8 +89,10 @@ type touchRec struct {
 }
 
 func newLatestCache(feed index.ChangeFeed, log *slog.Logger) *latestCache {
+	clock, _ := feed.(index.CommitClock)
 	return &latestCache{
 		feed:    feed,
+		clock:   clock,
 		log:     log,
 		now:     time.Now,
 		units:   make(map[uuid.UUID]index.Unit),
@@ -108,11 +119,11 @@ func (c *latestCache) sync(ctx context.Context) bool {
 		case !c.reading:
 			c.reading = true
 			c.started++
-			n, cursor := c.started, c.cursor
+			n, cursor, mark := c.started, c.cursor, c.mark
 			c.mu.Unlock()
-			cursor, synced := c.read(ctx, cursor)
+			cursor, mark, synced := c.read(ctx, cursor, mark)
 			c.mu.Lock()
-			c.cursor, c.done, c.reading = cursor, n, false
+			c.cursor, c.mark, c.done, c.reading = cursor, mark, n, false
 			if synced {
 				c.synced = n
 			}
@@ -132,10 +143,10 @@ func (c *latestCache) sync(ctx context.Context) bool {
 }
 
 // read reads the feed from cursor to its end, forgetting what the changes
-// touched, and returns where to go on and whether nothing was held. It
-// does not stop when the caller's request is cancelled: other reads wait
-// for it.
-func (c *latestCache) read(ctx context.Context, cursor string) (string, bool) {
+// touched, and returns where to go on, the commit clock's mark for the next
+// read, and whether nothing was held. It does not stop when the caller's
+// request is cancelled: other reads wait for it.
+func (c *latestCache) read(ctx context.Context, cursor, mark string) (string, string, bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), latestFeedTimeout)
 	defer cancel()
 	if cursor == "" {
@@ -143,26 +154,41 @@ func (c *latestCache) read(ctx context.Context, cursor string) (string, bool) {
 		head, err := c.feed.ChangesHead(ctx)
 		if err != nil {
 			c.failed(err)
-			return "", false
+			return "", "", false
 		}
 		c.clear()
-		return head, true
+		return head, "", true
 	}
+	if c.clock != nil && mark != "" {
+		if now, err := c.clock.CommitClock(ctx); err == nil && now == mark {
+			return cursor, mark, true // nothing ended since the last feed read
+		}
+	}
+	quiet := true // no change listed: the next read asks the clock first
 	for range 1000 {
 		page, err := c.feed.Changes(ctx, index.ChangeQuery{After: cursor, Limit: index.MaxLimit})
 		if err != nil {
 			// ErrGone among them: what the lost changes touched is unknown.
 			c.failed(err)
-			return "", false
+			return "", "", false
 		}
 		c.apply(page.Items)
 		cursor = page.NextCursor
+		quiet = quiet && len(page.Items) == 0
 		if len(page.Items) < index.MaxLimit {
 			c.succeeded()
-			return cursor, !page.Held
+			switch {
+			case page.Held:
+				return cursor, "", false
+			case !quiet:
+				// Commits go on: asking the clock first would most
+				// likely cost a round trip more.
+				return cursor, "", true
+			}
+			return cursor, page.Clock, true
 		}
 	}
-	return cursor, false // a million changes behind: catch up next time
+	return cursor, "", false // a million changes behind: catch up next time
 }
 
 func (c *latestCache) failed(err error) {

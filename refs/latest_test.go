@@ -240,3 +240,67 @@ func TestLatestCacheRaces(t *testing.T) {
 		t.Fatal("a read slower than latestMaxRead was kept")
 	}
 }
+
+// countingFeed is a PostgreSQL change feed that counts its page reads.
+type countingFeed struct {
+	*pgindex.Store
+	pages atomic.Int64
+}
+
+func (f *countingFeed) Changes(ctx context.Context, q index.ChangeQuery) (index.ChangePage, error) {
+	f.pages.Add(1)
+	return f.Store.Changes(ctx, q)
+}
+
+// TestLatestCacheQuietFeed: while nothing is committed, a cached read reads
+// the write clock and not the feed; a commit through another replica moves
+// the clock, and the next read sees it.
+func TestLatestCacheQuietFeed(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.NewDatabase(t)
+	backend, err := dirstore.Open(t.TempDir(), dirstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := cas.New(backend, cas.Options{})
+	t.Cleanup(func() { blobs.Close() })
+	var (
+		svcs  []*Service
+		feeds []*countingFeed
+	)
+	for range 2 {
+		pg, err := pgindex.Open(ctx, url, index.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pg.Close() })
+		f := &countingFeed{Store: pg}
+		svcs, feeds = append(svcs, New(pg, blobs, Options{LatestFeed: f})), append(feeds, f)
+	}
+	a, b := svcs[0], svcs[1]
+	var c index.Collection
+	if _, err := b.CreateCollection(ctx, index.NewCollection{}, Request[index.Collection]{Render: asIs(&c)}); err != nil {
+		t.Fatal(err)
+	}
+	u := createUnit(t, b, c.ID, "<html>v1</html>")
+	readWithin(t, a, u.ID, "<html>v1</html>", 10*time.Second)
+
+	before := feeds[0].pages.Load()
+	for range 100 {
+		if _, got, err := a.UnitOLX(ctx, index.Latest(u.ID)); err != nil || string(got) != "<html>v1</html>" {
+			t.Fatalf("cached read: %q, %v", got, err)
+		}
+	}
+	// Background work of the server (autovacuum, checkpoints) may move
+	// the clock a few times.
+	if n := feeds[0].pages.Load() - before; n > 20 {
+		t.Fatalf("100 reads of a quiet database read the feed %d times", n)
+	}
+	for i := 2; i < 6; i++ {
+		want := fmt.Sprintf("<html>v%d</html>", i)
+		commitOLX(t, b, u.ID, want)
+		if _, got, err := a.UnitOLX(ctx, index.Latest(u.ID)); err != nil || string(got) != want {
+			t.Fatalf("right after a commit through another replica: %q, %v; want %q", got, err, want)
+		}
+	}
+}

@@ -302,7 +302,7 @@ const sqlChanges = `WITH ` + sqlBound + `, page AS (
 	WHERE (c.xid, c.seq) > ($1::text::xid8, $2::bigint) AND c.xid < s.bound %s
 	ORDER BY c.xid, c.seq LIMIT $3
 )
-SELECT s.bound::text, s.held, p.xid::text, p.seq,
+SELECT s.bound::text, s.held, (SELECT snap.s::text FROM snap), p.xid::text, p.seq,
 	c.xid::text, c.seq, c.kind, c.entity, c.collection, c.version, c.event, c.at
 FROM s CROSS JOIN changes_pruned p LEFT JOIN page c ON true
 ORDER BY c.xid, c.seq`
@@ -340,7 +340,7 @@ func (s *Store) Changes(ctx context.Context, q index.ChangeQuery) (index.ChangeP
 				id, coll     pgtype.UUID
 				at           *time.Time
 			)
-			if err := rows.Scan(&boundText, &page.Held, &prunedXid, &prunedSeq,
+			if err := rows.Scan(&boundText, &page.Held, &page.Clock, &prunedXid, &prunedSeq,
 				&xid, &seq, &kind, &id, &coll, &version, &event, &at); err != nil {
 				return err
 			}
@@ -406,6 +406,22 @@ func (s *Store) ChangesHead(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return p.String(), nil
+}
+
+// CommitClock returns the current snapshot (index.CommitClock). Every
+// transaction that ends changes it: one in its in-progress list leaves
+// the list, a later one moves its xmax past it. A transaction acknowledged
+// to its client has ended, so a snapshot read after the acknowledgement
+// differs from one read before the commit. Other databases' transactions
+// move it too (xids are the cluster's), which only costs a feed read.
+func (s *Store) CommitClock(ctx context.Context) (string, error) {
+	var snap string
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_current_snapshot()::text`).QueryRow(func(row pgx.Row) error { return row.Scan(&snap) })
+	if err := s.run(ctx, b); err != nil {
+		return "", s.wrap("commit clock", err)
+	}
+	return snap, nil
 }
 
 // ChangesWritten counts the changes this process committed.
@@ -567,6 +583,7 @@ func scanOptional(err error) error {
 
 var (
 	_ index.ChangeFeed     = (*Store)(nil)
+	_ index.CommitClock    = (*Store)(nil)
 	_ index.ChangePruner   = (*Store)(nil)
 	_ index.ChangeAppender = (*tx)(nil)
 )

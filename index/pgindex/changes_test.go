@@ -300,3 +300,72 @@ func sep(url string) string {
 	}
 	return "?"
 }
+
+// TestCommitClock: the commit clock reads what a feed read saw while
+// nothing ends, and moves with a commit, also one of a transaction that
+// was in flight during the feed read.
+func TestCommitClock(t *testing.T) {
+	s := openTest(t, index.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	head, err := s.ChangesHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Quiet: the clock stays (an autoanalyze of this database may end a
+	// transaction now and then).
+	for i := 0; ; i++ {
+		p, err := s.Changes(ctx, index.ChangeQuery{After: head})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now, err := s.CommitClock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Clock != "" && now == p.Clock {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("the clock never reads what the feed read saw: %q, then %q", p.Clock, now)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	commit := func() {
+		t.Helper()
+		if err := s.Update(ctx, func(tx index.Tx) error {
+			_, err := tx.CreateCollection(index.NewCollection{})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := s.Changes(ctx, index.ChangeQuery{After: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	if now, err := s.CommitClock(ctx); err != nil || now == p.Clock {
+		t.Fatalf("the clock after a commit: %q (the feed read saw %q), %v", now, p.Clock, err)
+	}
+	// A transaction that holds the newest xid, in flight while the feed is
+	// read (its xid is not even in the snapshot's in-progress list), then
+	// commits without writing a change.
+	open, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Rollback(ctx)
+	if _, err := open.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = s.Changes(ctx, index.ChangeQuery{After: head}); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if now, err := s.CommitClock(ctx); err != nil || now == p.Clock {
+		t.Fatalf("the clock after a commit in flight during the feed read: %q (the read saw %q), %v", now, p.Clock, err)
+	}
+}
