@@ -34,6 +34,13 @@ func (c *countingIndex) UnitInline(ctx context.Context, ref index.Ref) (index.Un
 // PostgreSQL database and one blob directory: n replicas of a deployment.
 func replicas(t *testing.T, n int) ([]*Service, []*countingIndex) {
 	t.Helper()
+	return replicasWithFeed(t, n, func(pg *pgindex.Store) index.ChangeFeed { return pg })
+}
+
+// replicasWithFeed is replicas with the latest-version cache reading the
+// change feed that feed makes of each replica's index.
+func replicasWithFeed(t *testing.T, n int, feed func(*pgindex.Store) index.ChangeFeed) ([]*Service, []*countingIndex) {
+	t.Helper()
 	url := testenv.NewDatabase(t)
 	ctx := context.Background()
 	backend, err := dirstore.Open(t.TempDir(), dirstore.Options{})
@@ -52,7 +59,7 @@ func replicas(t *testing.T, n int) ([]*Service, []*countingIndex) {
 			t.Fatal(err)
 		}
 		idx := &countingIndex{Store: pg}
-		svc := New(idx, blobs, Options{LatestFeed: pg})
+		svc := New(idx, blobs, Options{LatestFeed: feed(pg)})
 		t.Cleanup(func() { pg.Close() })
 		svcs, idxs = append(svcs, svc), append(idxs, idx)
 	}
@@ -257,26 +264,12 @@ func (f *countingFeed) Changes(ctx context.Context, q index.ChangeQuery) (index.
 // the clock, and the next read sees it.
 func TestLatestCacheQuietFeed(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.NewDatabase(t)
-	backend, err := dirstore.Open(t.TempDir(), dirstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs := cas.New(backend, cas.Options{})
-	t.Cleanup(func() { blobs.Close() })
-	var (
-		svcs  []*Service
-		feeds []*countingFeed
-	)
-	for range 2 {
-		pg, err := pgindex.Open(ctx, url, index.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pg.Close() })
+	var feeds []*countingFeed
+	svcs, _ := replicasWithFeed(t, 2, func(pg *pgindex.Store) index.ChangeFeed {
 		f := &countingFeed{Store: pg}
-		svcs, feeds = append(svcs, New(pg, blobs, Options{LatestFeed: f})), append(feeds, f)
-	}
+		feeds = append(feeds, f)
+		return f
+	})
 	a, b := svcs[0], svcs[1]
 	var c index.Collection
 	if _, err := b.CreateCollection(ctx, index.NewCollection{}, Request[index.Collection]{Render: asIs(&c)}); err != nil {
