@@ -55,7 +55,42 @@ func (s *Service) MissingBlobs(ctx context.Context, hs []cas.Hash) ([]cas.Hash, 
 // reach the cache of another. Small blobs in the cache (OLX) then cost no
 // storage round trip, inline ones no blob store round trip. The caller
 // must Close the reader.
+//
+// With Options.OpenBeside the blob store's open starts beside the index
+// lookup; when the registry says no (or that the blob is inline or cached),
+// what it opened is closed unread.
 func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) {
+	var early *earlyOpen
+	if s.opt.OpenBeside && !s.cache.has(h) {
+		early = &earlyOpen{done: make(chan struct{})}
+		go func() {
+			defer close(early.done)
+			early.r, early.err = s.blobs.Open(ctx, h)
+		}()
+	}
+	r, err := s.openBlob(ctx, h, early)
+	if early != nil && !early.taken {
+		go func() {
+			<-early.done
+			if early.r != nil {
+				early.r.Close()
+			}
+		}()
+	}
+	return r, err
+}
+
+// earlyOpen is a blob store's open started beside the index lookup.
+type earlyOpen struct {
+	done  chan struct{} // closed when r and err are set
+	r     cas.Reader
+	err   error
+	taken bool // openBlob answered with it: the caller closes r
+}
+
+// openBlob is OpenBlob; early, when not nil, is the open started beside
+// the lookup, taken when the row says the bytes are in the blob store.
+func (s *Service) openBlob(ctx context.Context, h cas.Hash, early *earlyOpen) (cas.Reader, error) {
 	row, err := s.idx.Blob(ctx, h)
 	switch {
 	case errors.Is(err, index.ErrNotFound):
@@ -75,6 +110,14 @@ func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) 
 		r = memReader{bytes.NewReader(b)}
 	case row.Inline:
 		r, err = s.open(ctx, h)
+	case early != nil:
+		<-early.done
+		r, err, early.taken = early.r, early.err, true
+		if errors.Is(err, cas.ErrNotFound) {
+			// Asked before an upload committed that the row, read
+			// after, shows live: ask again.
+			r, err = s.blobs.Open(ctx, h)
+		}
 	default:
 		r, err = s.blobs.Open(ctx, h)
 	}
