@@ -199,64 +199,72 @@ func (b *bazelRemote) get(ctx context.Context, sum string, buf []byte) (int64, e
 }
 
 // cpuSeconds is the user+system CPU time a process has used so far, from
-// /proc/PID/stat (its own threads, not its children).
-func cpuSeconds(pid int) (float64, error) {
+// /proc/PID/stat (its own threads, not its children), and of it the
+// system (kernel) time.
+func cpuSeconds(pid int) (total, sys float64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("bench: read stat of process %d: %w", pid, err)
+		return 0, 0, fmt.Errorf("bench: read stat of process %d: %w", pid, err)
 	}
 	// The command name (field 2) may hold spaces: fields count from the
 	// last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("bench: /proc/%d/stat does not parse", pid)
+		return 0, 0, fmt.Errorf("bench: /proc/%d/stat does not parse", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	// After ')': state is field 3, so utime (14) and stime (15) are at
 	// indexes 11 and 12.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("bench: /proc/%d/stat does not parse", pid)
+		return 0, 0, fmt.Errorf("bench: /proc/%d/stat does not parse", pid)
 	}
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
 	st, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bench: /proc/%d/stat does not parse", pid)
+		return 0, 0, fmt.Errorf("bench: /proc/%d/stat does not parse", pid)
 	}
 	// USER_HZ is 100 on every Linux the harness runs on.
-	return float64(ut+st) / 100, nil
+	return float64(ut+st) / 100, float64(st) / 100, nil
 }
 
 // cpuMeter sums the CPU time of a set of processes between two points.
 type cpuMeter struct {
-	pids  []int
-	start float64
+	pids            []int
+	start, startSys float64
 }
 
 func newCPUMeter(pids ...int) (*cpuMeter, error) {
 	m := &cpuMeter{pids: pids}
 	var err error
-	m.start, err = m.total()
+	m.start, m.startSys, err = m.total()
 	return m, err
 }
 
-func (m *cpuMeter) total() (float64, error) {
-	var sum float64
+func (m *cpuMeter) total() (sum, sys float64, err error) {
 	for _, pid := range m.pids {
-		s, err := cpuSeconds(pid)
+		t, s, err := cpuSeconds(pid)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		sum += s
+		sum += t
+		sys += s
 	}
-	return sum, nil
+	return sum, sys, nil
 }
 
 // used returns the CPU seconds used since the meter started.
 func (m *cpuMeter) used() (float64, error) {
-	now, err := m.total()
+	s, _, err := m.usedSys()
+	return s, err
+}
+
+// usedSys returns the CPU seconds used since the meter started, and of
+// them the system (kernel) seconds.
+func (m *cpuMeter) usedSys() (total, sys float64, err error) {
+	now, nowSys, err := m.total()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return now - m.start, nil
+	return now - m.start, nowSys - m.startSys, nil
 }

@@ -50,6 +50,7 @@ type peerRows struct {
 	putLarge, putSmall, getLarge, getSmall, postLarge string
 	getRedirect                                       string
 	cpuPut, cpuGet                                    string
+	sysPut, sysGet                                    string
 }
 
 // peerBlobs are the bytes of one run, named as each target names them.
@@ -84,6 +85,8 @@ func (h *harness) peersSection(ctx context.Context) {
 		getRedirect: "GET " + large + " by hash, Prefer: redirect",
 		cpuPut:      "server CPU per GB of PUT",
 		cpuGet:      "server CPU per GB of GET",
+		sysPut:      "… of it kernel (system) CPU, PUT",
+		sysGet:      "… of it kernel (system) CPU, GET",
 	}
 	goals := map[string]peerGoals{
 		rows.putLarge:    {"≥ 2.0×", "≥ 0.8×"},
@@ -98,6 +101,8 @@ func (h *harness) peersSection(ctx context.Context) {
 	}
 	h.rep.row(groupPeers, rows.cpuPut, "s/GB")
 	h.rep.row(groupPeers, rows.cpuGet, "s/GB")
+	h.rep.row(groupPeers, rows.sysPut, "s/GB")
+	h.rep.row(groupPeers, rows.sysGet, "s/GB")
 
 	targets := []Target{Embedded, Postgres, MinIO}
 	if h.bazel != nil {
@@ -225,7 +230,7 @@ func (h *harness) peersRun(ctx context.Context, run int, t Target, rows peerRows
 		h.rep.set(groupPeers, name, unit, t, run, v)
 		h.logf("transfer peers run %d, %s: %s: %.2f %s", run+1, t, name, v, unit)
 	}
-	var putCPU, getCPU float64
+	var putCPU, getCPU, putSys, getSys float64
 	var putBytes, getBytes int64
 	// One pass over a set of blobs: every PUT, then every GET right after.
 	pass := func(first int, cs []content, putRow, getRow string) error {
@@ -244,11 +249,12 @@ func (h *harness) peersRun(ctx context.Context, run int, t Target, rows peerRows
 			}
 		}
 		record(putRow, "MB/s", mbps(n, time.Since(start)))
-		s, err := cpu.used()
+		s, sys, err := cpu.usedSys()
 		if err != nil {
 			return err
 		}
 		putCPU += s
+		putSys += sys
 		putBytes += n
 		if cpu, err = newCPUMeter(pt.pids...); err != nil {
 			return err
@@ -264,10 +270,11 @@ func (h *harness) peersRun(ctx context.Context, run int, t Target, rows peerRows
 			}
 		}
 		record(getRow, "MB/s", mbps(n, time.Since(start)))
-		if s, err = cpu.used(); err != nil {
+		if s, sys, err = cpu.usedSys(); err != nil {
 			return err
 		}
 		getCPU += s
+		getSys += sys
 		getBytes += n
 		return nil
 	}
@@ -300,6 +307,8 @@ func (h *harness) peersRun(ctx context.Context, run int, t Target, rows peerRows
 	}
 	record(rows.cpuPut, "s/GB", putCPU/(float64(putBytes)/1e9))
 	record(rows.cpuGet, "s/GB", getCPU/(float64(getBytes)/1e9))
+	record(rows.sysPut, "s/GB", putSys/(float64(putBytes)/1e9))
+	record(rows.sysGet, "s/GB", getSys/(float64(getBytes)/1e9))
 
 	// Bytes whose hash the client does not send: Blockstore hashes them
 	// itself (and on S3 stores them under a temporary key first). MinIO

@@ -14,6 +14,12 @@ import (
 // a 10 GB blob is hashed through a window, not mapped whole.
 const mapWindow = 4 << 20
 
+// preadUpTo is the size up to which hashFile reads the file (into a
+// pooled buffer) rather than mapping it: a map, its population and the
+// unmap (which interrupts the other cores to flush their TLBs) cost more
+// than the copy of a small file.
+const preadUpTo = mapWindow
+
 // readAhead is how far past the window being hashed hashFile asks the
 // kernel to read ahead.
 const readAhead = 2 * mapWindow
@@ -37,6 +43,9 @@ func hashFile(f *os.File, size int64, stop *atomic.Bool) (sum Hash, err error) {
 			err = fmt.Errorf("read a mapping of the file: %v", r)
 		}
 	}()
+	if size <= preadUpTo {
+		return preadFile(f, size, stop)
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return preadFile(f, size, stop)

@@ -87,6 +87,7 @@ func (a *api) assetParams(w http.ResponseWriter, r *http.Request, create bool) (
 			return ap, err
 		}
 		ap.content.Body = body
+		ap.content.Size = announced(r)
 	}
 	if ap.mediaType != nil {
 		if _, _, err := mime.ParseMediaType(*ap.mediaType); err != nil {

@@ -95,7 +95,7 @@ func (a *api) putBlob(w http.ResponseWriter, r *http.Request, p httprouter.Param
 	if err != nil {
 		return err
 	}
-	info, created, err := a.svc.PutBlob(r.Context(), h, body)
+	info, created, err := a.svc.PutBlob(r.Context(), h, body, announced(r))
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (a *api) postBlob(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 		return err
 	}
 	// Always 201 (API.md), also when the bytes were stored already.
-	ans, err := a.svc.AddBlob(r.Context(), body, retryRequest(r, nil, func(info cas.Info, _ bool) (int, []byte, error) {
+	ans, err := a.svc.AddBlob(r.Context(), body, announced(r), retryRequest(r, nil, func(info cas.Info, _ bool) (int, []byte, error) {
 		b, err := encodeJSON(blobJSON{Hash: info.Hash, Size: info.Size})
 		return http.StatusCreated, b, err
 	}))
@@ -139,6 +139,14 @@ func (a *api) uploadBody(w http.ResponseWriter, r *http.Request) (io.Reader, err
 		return nil, tooLarge("body of %d bytes is over the upload limit of %d", r.ContentLength, max)
 	}
 	return http.MaxBytesReader(w, r.Body, max), nil
+}
+
+// announced is the size of the request's body its Content-Length gives, or
+// 0 when it gives none (a chunked body): the blob store sizes its buffers
+// by it, and net/http ends the body there (a body that stops short fails
+// the read with io.ErrUnexpectedEOF).
+func announced(r *http.Request) int64 {
+	return max(r.ContentLength, 0)
 }
 
 // missingBlobs answers which of the hashes asked are not stored, renewing

@@ -36,6 +36,8 @@ type envOptions struct {
 	refs   refs.Options
 	server ServerOptions
 	index  index.Options
+	// backend, when set, wraps the blob store's backend.
+	backend func(cas.Backend) cas.Backend
 }
 
 func newEnv(tb testing.TB, opt envOptions) *env {
@@ -54,7 +56,11 @@ func newEnv(tb testing.TB, opt envOptions) *env {
 		idx.Close()
 		tb.Fatal(err)
 	}
-	blobs := cas.New(backend, cas.Options{})
+	var b cas.Backend = backend
+	if opt.backend != nil {
+		b = opt.backend(backend)
+	}
+	blobs := cas.New(b, cas.Options{})
 	svc := refs.New(idx, blobs, opt.refs)
 	if opt.api.Extra == nil {
 		// What `blockstore serve` plugs into the hook: metrics.

@@ -17,9 +17,13 @@ const DefaultMediaType = "application/octet-stream"
 
 // AssetContent is where the bytes of an asset version come from: either a
 // blob already stored (Hash) or a body to store (Body, read to its end).
+// Size is the count of bytes Body announced (a Content-Length), or 0 when
+// unknown: the blob store sizes its buffers by it, and a body of any other
+// count fails and stores nothing.
 type AssetContent struct {
 	Hash *cas.Hash
 	Body io.Reader
+	Size int64
 }
 
 // NewAsset is the first version (or, with Draft, the first draft) of an
@@ -117,7 +121,7 @@ func writeAsset(ctx context.Context, s *Service, content AssetContent, req Reque
 	if content.Body == nil {
 		return Answer{}, fmt.Errorf("%w: an asset needs a body or a hash", ErrInvalid)
 	}
-	st, err := s.stage(ctx, content.Body)
+	st, err := s.stage(ctx, content.Body, content.Size)
 	if err != nil {
 		return Answer{}, err
 	}

@@ -55,7 +55,42 @@ func (s *Service) MissingBlobs(ctx context.Context, hs []cas.Hash) ([]cas.Hash, 
 // reach the cache of another. Small blobs in the cache (OLX) then cost no
 // storage round trip, inline ones no blob store round trip. The caller
 // must Close the reader.
+//
+// With Options.OpenBeside the blob store's open starts beside the index
+// lookup; when the registry says no (or that the blob is inline or cached),
+// what it opened is closed unread.
 func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) {
+	var early *earlyOpen
+	if s.opt.OpenBeside && !s.cache.has(h) {
+		early = &earlyOpen{done: make(chan struct{})}
+		go func() {
+			defer close(early.done)
+			early.r, early.err = s.blobs.Open(ctx, h)
+		}()
+	}
+	r, err := s.openBlob(ctx, h, early)
+	if early != nil && !early.taken {
+		go func() {
+			<-early.done
+			if early.r != nil {
+				early.r.Close()
+			}
+		}()
+	}
+	return r, err
+}
+
+// earlyOpen is a blob store's open started beside the index lookup.
+type earlyOpen struct {
+	done  chan struct{} // closed when r and err are set
+	r     cas.Reader
+	err   error
+	taken bool // openBlob answered with it: the caller closes r
+}
+
+// openBlob is OpenBlob; early, when not nil, is the open started beside
+// the lookup, taken when the row says the bytes are in the blob store.
+func (s *Service) openBlob(ctx context.Context, h cas.Hash, early *earlyOpen) (cas.Reader, error) {
 	row, err := s.idx.Blob(ctx, h)
 	switch {
 	case errors.Is(err, index.ErrNotFound):
@@ -75,6 +110,14 @@ func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) 
 		r = memReader{bytes.NewReader(b)}
 	case row.Inline:
 		r, err = s.open(ctx, h)
+	case early != nil:
+		<-early.done
+		r, err, early.taken = early.r, early.err, true
+		if errors.Is(err, cas.ErrNotFound) {
+			// Asked before an upload committed that the row, read
+			// after, shows live: ask again.
+			r, err = s.blobs.Open(ctx, h)
+		}
 	default:
 		r, err = s.blobs.Open(ctx, h)
 	}
@@ -84,23 +127,25 @@ func (s *Service) OpenBlob(ctx context.Context, h cas.Hash) (cas.Reader, error) 
 	return r, nil
 }
 
-// PutBlob stores the bytes of r under h, a hash the client computed. It
-// reports created false when h was already stored: r is then read and
-// verified but nothing is written. Bytes that hash otherwise are a
-// *cas.MismatchError and store nothing.
-func (s *Service) PutBlob(ctx context.Context, h cas.Hash, r io.Reader) (info cas.Info, created bool, err error) {
+// PutBlob stores the bytes of r under h, a hash the client computed. size
+// is the count of bytes the client announced (its Content-Length), or 0
+// when unknown: the blob store sizes its buffers by it, and any other count
+// fails and stores nothing. It reports created false when h was already
+// stored: r is then read and verified but nothing is written. Bytes that
+// hash otherwise are a *cas.MismatchError and store nothing.
+func (s *Service) PutBlob(ctx context.Context, h cas.Hash, r io.Reader, size int64) (info cas.Info, created bool, err error) {
 	state, ticket, err := s.beginBlob(ctx, h)
 	if err != nil {
 		return cas.Info{}, false, err
 	}
 	if state == index.BlobLive {
-		n, err := verify(r, h)
+		n, err := verify(r, h, size)
 		if err != nil {
 			return cas.Info{}, false, fmt.Errorf("refs: put blob %s: %w", h, err)
 		}
 		return cas.Info{Hash: h, Size: n}, false, nil
 	}
-	info, err = s.blobs.Put(ctx, r, cas.PutOptions{Expected: &h})
+	info, err = s.blobs.Put(ctx, r, cas.PutOptions{Expected: &h, Size: max(size, 0)})
 	if err != nil {
 		return cas.Info{}, false, fmt.Errorf("refs: put blob %s: %w", h, err)
 	}
@@ -112,10 +157,10 @@ func (s *Service) PutBlob(ctx context.Context, h cas.Hash, r io.Reader) (info ca
 
 // AddBlob stores the bytes of r under the hash they have (POST /blobs) and
 // answers with Render(info, created); created is false when the bytes were
-// stored already. An Idempotency-Key reused with other bytes is
-// ErrKeyReused and stores nothing.
-func (s *Service) AddBlob(ctx context.Context, r io.Reader, req Request[cas.Info]) (Answer, error) {
-	st, err := s.stage(ctx, r)
+// stored already. size is as for PutBlob. An Idempotency-Key reused with
+// other bytes is ErrKeyReused and stores nothing.
+func (s *Service) AddBlob(ctx context.Context, r io.Reader, size int64, req Request[cas.Info]) (Answer, error) {
+	st, err := s.stage(ctx, r, size)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -141,12 +186,16 @@ type memReader struct{ *bytes.Reader }
 
 func (memReader) Close() error { return nil }
 
-// verify reads r to its end and checks that its bytes hash to h.
-func verify(r io.Reader, h cas.Hash) (int64, error) {
+// verify reads r to its end and checks that its bytes hash to h, and that
+// they are size bytes when size > 0.
+func verify(r io.Reader, h cas.Hash, size int64) (int64, error) {
 	hr := cas.NewHasher()
 	n, err := io.Copy(hr, r)
 	if err != nil {
 		return n, fmt.Errorf("read body: %w", err)
+	}
+	if size > 0 && n != size {
+		return n, fmt.Errorf("read body: %d bytes announced, %d received: %w", size, n, io.ErrUnexpectedEOF)
 	}
 	if got := hr.Sum(); got != h {
 		return n, &cas.MismatchError{Want: h, Got: got}
@@ -237,10 +286,10 @@ type staged struct {
 	committed bool // Commit succeeded: the upload no longer holds the bytes
 }
 
-// stage writes r to a new upload and computes its hash. The caller must
-// call discard.
-func (s *Service) stage(ctx context.Context, r io.Reader) (*staged, error) {
-	up, err := s.blobs.Begin(ctx, cas.PutOptions{})
+// stage writes r, of size bytes announced (0: unknown), to a new upload
+// and computes its hash. The caller must call discard.
+func (s *Service) stage(ctx context.Context, r io.Reader, size int64) (*staged, error) {
+	up, err := s.blobs.Begin(ctx, cas.PutOptions{Size: max(size, 0)})
 	if err != nil {
 		return nil, fmt.Errorf("refs: begin upload: %w", err)
 	}

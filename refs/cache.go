@@ -56,6 +56,17 @@ func (c *blobCache) get(h cas.Hash) ([]byte, bool) {
 	return e.Value.(*cacheEntry).b, true
 }
 
+// has reports whether h is cached, without counting a hit or a miss.
+func (c *blobCache) has(h cas.Hash) bool {
+	if c.maxBytes <= 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.byKey[h]
+	return ok
+}
+
 // add keeps b as the bytes of h, evicting the least recently used entries
 // to stay within bounds. Blobs over maxBlob are ignored.
 func (c *blobCache) add(h cas.Hash, b []byte) {

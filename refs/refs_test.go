@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -106,26 +107,61 @@ func (f *fixture) collection(tb testing.TB) uuid.UUID {
 	return c.ID
 }
 
+// TestAnnouncedSize: a body of another length than announced stores
+// nothing, whether it is shorter or longer, new or stored already.
+func TestAnnouncedSize(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("announced "), 1000)
+	h := cas.Sum(data)
+	for _, size := range []int64{int64(len(data)) - 1, int64(len(data)) + 1} {
+		if _, _, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data), size); err == nil {
+			t.Errorf("PutBlob of %d bytes announced as %d succeeded", len(data), size)
+		}
+		if _, err := f.svc.AddBlob(ctx, bytes.NewReader(data), size, Request[cas.Info]{Render: asIs(new(cas.Info))}); err == nil {
+			t.Errorf("AddBlob of %d bytes announced as %d succeeded", len(data), size)
+		}
+		c := f.collection(t)
+		if _, err := f.svc.CreateAsset(ctx, NewAsset{Collection: c, Content: AssetContent{Body: bytes.NewReader(data), Size: size}},
+			Request[index.Asset]{Render: asIs(new(index.Asset))}); err == nil {
+			t.Errorf("CreateAsset of %d bytes announced as %d succeeded", len(data), size)
+		}
+		if _, err := f.blobs.Stat(ctx, h); !errors.Is(err, cas.ErrNotFound) {
+			t.Fatalf("a put of the wrong length left bytes: %v", err)
+		}
+		if _, err := f.svc.BlobInfo(ctx, h); !errors.Is(err, index.ErrNotFound) {
+			t.Fatalf("a put of the wrong length is registered: %v", err)
+		}
+	}
+	if _, created, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data), int64(len(data))); err != nil || !created {
+		t.Fatalf("put announced right: created %v, %v", created, err)
+	}
+	// Stored already: the body is still read whole and its length checked.
+	if _, _, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data), int64(len(data))+1); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("put of a stored blob announced longer: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
 func TestPutBlob(t *testing.T) {
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	data := []byte("some bytes")
 	h := cas.Sum(data)
-	info, created, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data))
+	info, created, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data), int64(len(data)))
 	if err != nil || !created || info.Size != int64(len(data)) {
 		t.Fatalf("first put: %+v %v %v", info, created, err)
 	}
-	_, created, err = f.svc.PutBlob(ctx, h, bytes.NewReader(data))
+	_, created, err = f.svc.PutBlob(ctx, h, bytes.NewReader(data), int64(len(data)))
 	if err != nil || created {
 		t.Fatalf("second put: created %v, %v", created, err)
 	}
 	// Stored already, but the body is still verified.
-	_, _, err = f.svc.PutBlob(ctx, h, strings.NewReader("other bytes"))
+	_, _, err = f.svc.PutBlob(ctx, h, strings.NewReader("other bytes"), 0)
 	if !errors.Is(err, cas.ErrHashMismatch) {
 		t.Fatalf("mismatch on a stored blob: %v", err)
 	}
 	other := cas.Sum([]byte("never"))
-	if _, _, err := f.svc.PutBlob(ctx, other, strings.NewReader("other bytes")); !errors.Is(err, cas.ErrHashMismatch) {
+	if _, _, err := f.svc.PutBlob(ctx, other, strings.NewReader("other bytes"), 0); !errors.Is(err, cas.ErrHashMismatch) {
 		t.Fatalf("mismatch: %v", err)
 	}
 	if _, err := f.blobs.Stat(ctx, other); !errors.Is(err, cas.ErrNotFound) {
@@ -145,14 +181,14 @@ func TestBusyBlobWaitsForTheSweep(t *testing.T) {
 	ctx := context.Background()
 	data := []byte("busy")
 	h := cas.Sum(data)
-	if _, _, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data)); err != nil {
+	if _, _, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.idx.Store.ClaimBlobs(ctx, "test-sweep", []cas.Hash{h}, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, _, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data))
+	_, _, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data), int64(len(data)))
 	if !errors.Is(err, ErrRetry) || !errors.Is(err, index.ErrBlobBusy) {
 		t.Fatalf("put of a blob being deleted: %v", err)
 	}
@@ -173,7 +209,7 @@ func TestBusyBlobWaitsForTheSweep(t *testing.T) {
 		swept <- f.idx.Store.ForgetBlobs(ctx, "test-sweep", []cas.Hash{h})
 	}()
 	f.svc.opt.BusyWait = 30 * time.Second // the sweep ends long before
-	_, created, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data))
+	_, created, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data), int64(len(data)))
 	if serr := <-swept; serr != nil {
 		t.Fatalf("ending the sweep: %v", serr)
 	}
@@ -229,7 +265,7 @@ func TestStreamedAssetAfterASweep(t *testing.T) {
 		c := f.collection(t)
 		data := []byte("asset bytes stored before")
 		h := cas.Sum(data)
-		if _, _, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data)); err != nil {
+		if _, _, err := f.svc.PutBlob(ctx, h, bytes.NewReader(data), int64(len(data))); err != nil {
 			t.Fatal(err)
 		}
 		f.idx.beforeNextUpdate(func() { f.sweep(t, h) })

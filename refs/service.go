@@ -77,6 +77,11 @@ type Options struct {
 	// following it (latest.go): for an index whose every read is a round
 	// trip (PostgreSQL).
 	LatestFeed index.ChangeFeed
+	// OpenBeside makes OpenBlob ask the blob store for the bytes while it
+	// asks the index whether the blob is live, instead of after: for a
+	// blob store whose every open is a round trip (S3), where the two
+	// waits then overlap. The answer of the index still decides.
+	OpenBeside bool
 }
 
 // Service binds names to content over an index and a blob store. It is safe

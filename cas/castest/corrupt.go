@@ -36,6 +36,9 @@ func RunCorruption(t *testing.T, open func(t *testing.T) cas.Backend, corrupt Co
 		{"LargeFirstByte", 3<<20 + 17, func(int64) int64 { return 0 }},
 		{"LargeMiddle", 3<<20 + 17, func(n int64) int64 { return n / 2 }},
 		{"LargeLastByte", 3<<20 + 17, func(n int64) int64 { return n - 1 }},
+		// Past the 4 MiB a local file is read whole to be hashed (mapped
+		// in windows instead), in the third window.
+		{"HugeLateWindow", 9<<20 + 5, func(n int64) int64 { return n - 3 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, open)

@@ -31,8 +31,13 @@
 //     memory up to 32 MiB (within a process-wide budget of 8 part buffers)
 //     and sent at Commit, its hash known, to its final key; nothing is sent
 //     when the key holds it already.
-//   - Temp key: when a larger blob's hash is learned only at the end (or
-//     the budget of held parts is spent), the bytes go to a key under
+//   - Spool: a larger blob whose hash is learned only at the end (or
+//     announced larger than 32 MiB, or finding the budget of held parts
+//     spent) is written to an unlinked file in Config.SpoolDir as it
+//     arrives; Commit sends the file to the final key, several parts at
+//     once. The files hold at most Config.SpoolBytes at once.
+//   - Temp key: when such a blob finds the spool's budget spent (or
+//     spooling is off), the bytes go to a key under
 //     <prefix>tmp/, and Commit copies it server-side
 //     to the final key (CopyObject up to 5 GiB, a multipart ComposeObject
 //     above) and then deletes it. When the final key already exists, the
@@ -43,7 +48,8 @@
 //   - Nothing appears under <prefix>blobs/ before Commit; what is there was
 //     verified by cas.Store before the upload completed.
 //   - An upload that fails or is cancelled aborts its multipart upload and
-//     deletes its temp key before Cancel returns. What a crash leaves is
+//     deletes its temp key before Cancel returns. A spool file is unlinked
+//     when it is created, so it never outlives its upload, not even a crash. What a crash leaves is
 //     removed by CleanTemp: temp keys, and on AWS unfinished multipart
 //     uploads under the prefix. MinIO lists unfinished uploads only per key,
 //     so there it finds none; MinIO expires them itself

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +34,7 @@ func testConfig(t *testing.T) Config {
 		SecretKey:    srv.SecretKey,
 		Insecure:     true,
 		CreateBucket: true,
+		SpoolDir:     t.TempDir(),
 	}
 }
 
@@ -166,6 +169,15 @@ func TestOpenErrors(t *testing.T) {
 	cfg.Bucket = ""
 	if _, err := Open(ctx, cfg); err == nil {
 		t.Errorf("no bucket was accepted")
+	}
+	cfg = base
+	cfg.SpoolDir = filepath.Join(t.TempDir(), "absent")
+	if _, err := Open(ctx, cfg); err == nil || !strings.Contains(err.Error(), "spool directory "+cfg.SpoolDir+" is not writable") {
+		t.Errorf("a spool directory that does not exist: %v", err)
+	}
+	cfg.SpoolBytes = -1 // spooling off: the directory is not used
+	if _, err := Open(ctx, cfg); err != nil {
+		t.Errorf("spooling off, with a spool directory that does not exist: %v", err)
 	}
 	cfg = base
 	cfg.SecretKey = "wrong-secret-do-not-print"
@@ -306,7 +318,7 @@ func TestOverlapBudget(t *testing.T) {
 
 // An upload of unknown hash up to maxHeldBytes is held and sent to its
 // final key at Commit, with no temporary key to copy; a larger one, or one
-// that finds the budget spent, spills to a temporary key. Either way the
+// that finds the budget spent, spools (TestSpooledUploads). Either way the
 // budget is given back.
 func TestHeldUploads(t *testing.T) {
 	s, b := openTest(t)
@@ -322,8 +334,8 @@ func TestHeldUploads(t *testing.T) {
 	}{
 		{"held", 2*MinPartSize + 3, false, false},
 		{"held to the limit", maxHeldBytes / MinPartSize * MinPartSize, false, false},
-		{"larger", maxHeldBytes/MinPartSize*MinPartSize + 1, false, true},
-		{"budget spent", 2 * MinPartSize, true, true},
+		{"larger: spooled", maxHeldBytes/MinPartSize*MinPartSize + 1, false, false},
+		{"budget spent: spooled", 2 * MinPartSize, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.spent {
@@ -378,5 +390,141 @@ func TestHeldUploads(t *testing.T) {
 	}
 	if n := len(heldParts); n != 0 {
 		t.Errorf("%d held parts still counted after Cancel", n)
+	}
+}
+
+// An upload of unknown hash too large to hold spools to a local file and
+// goes from it to its final key at Commit: no temporary key, no copy. With
+// spooling off, or its budget spent on the way, it goes to a temporary key
+// (spooled bytes first). Whatever the way, the budget is given back and the
+// spool directory stays empty.
+func TestSpooledUploads(t *testing.T) {
+	cfg := testConfig(t)
+	b, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cas.New(b, cas.Options{})
+	t.Cleanup(func() { s.Close() })
+	b.partSize = MinPartSize
+	ctx := context.Background()
+	moved := 0
+	b.beforeMove = func() { moved++ }
+	full := b.spool.left.Load()
+	check := func(t *testing.T) {
+		t.Helper()
+		if left := b.spool.left.Load(); left != full {
+			t.Errorf("spool budget %d left after the upload, want %d", left, full)
+		}
+		if names, _ := os.ReadDir(cfg.SpoolDir); len(names) != 0 {
+			t.Errorf("%d files left in the spool directory", len(names))
+		}
+		if n := len(heldParts); n != 0 {
+			t.Errorf("%d held parts still counted", n)
+		}
+	}
+	const large = maxHeldBytes + spoolStep + 5<<20 + 7 // spills past a budget of held + one step
+	for _, tc := range []struct {
+		name      string
+		size      int64
+		announced bool
+		budget    int64 // 0: full; < 0: spooling off
+		moved     bool
+	}{
+		{"spooled", maxHeldBytes + 3*MinPartSize + 1, false, 0, false},
+		{"announced: spooled from the start", maxHeldBytes + 3*MinPartSize + 1, true, 0, false},
+		{"several steps of the budget", large, false, 0, false},
+		{"budget spent on the way: temporary key", large, false, maxHeldBytes + spoolStep, true},
+		{"spooling off: temporary key", maxHeldBytes + 3*MinPartSize + 1, false, -1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			switch {
+			case tc.budget > 0:
+				b.spool.left.Store(tc.budget)
+				full = tc.budget
+			case tc.budget < 0:
+				dir := b.spool.dir
+				b.spool.dir = ""
+				defer func() { b.spool.dir = dir }()
+			}
+			defer func() { full = int64(DefaultSpoolBytes); b.spool.left.Store(full) }()
+			moved = 0
+			data := castest.NewContent(uint64(70+tc.size), tc.size).Bytes()
+			h := cas.Sum(data)
+			opt := cas.PutOptions{}
+			if tc.announced {
+				opt.Size = tc.size
+			}
+			// Through a reader that hides its length, in 1 MiB writes.
+			info, err := s.Put(ctx, struct{ io.Reader }{bytes.NewReader(data)}, opt)
+			if err != nil || info.Hash != h {
+				t.Fatalf("put: %v %v", info, err)
+			}
+			if got := moved > 0; got != tc.moved {
+				t.Errorf("copied from a temporary key: %v, want %v", got, tc.moved)
+			}
+			got, err := s.ReadAll(ctx, h, tc.size)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read back: %v (equal %v)", err, bytes.Equal(got, data))
+			}
+			check(t)
+			// Again: the final key holds it already.
+			if _, err := s.Put(ctx, bytes.NewReader(data), opt); err != nil {
+				t.Fatal(err)
+			}
+			check(t)
+			if err := s.Delete(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	// Announced large: nothing is held in memory, the file takes it all.
+	data := castest.NewContent(77, maxHeldBytes+1).Bytes()
+	h := cas.Sum(data)
+	cw, err := b.Create(ctx, cas.CreateOptions{Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cw.(*writer)
+	if _, err := w.Write(data[:SmallBlobSize+1]); err != nil {
+		t.Fatal(err)
+	}
+	if w.spool == nil || len(heldParts) != 0 || w.reserved < int64(len(data)) {
+		t.Errorf("announced large: spooling %v, %d held parts, %d of the budget taken", w.spool != nil, len(heldParts), w.reserved)
+	}
+	if err := w.Cancel(); err != nil {
+		t.Fatal(err)
+	}
+	check(t)
+
+	// Cancelled while spooling, and a Commit whose context ends: nothing
+	// stored, nothing left.
+	for _, end := range []string{"cancel", "commit cancelled"} {
+		u, err := s.Begin(ctx, cas.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if b.spool.left.Load() == full {
+			t.Errorf("%s: an upload of %d bytes took none of the spool budget", end, len(data))
+		}
+		if end == "cancel" {
+			if err := u.Cancel(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			if _, err := u.Commit(cctx); err == nil {
+				t.Errorf("a commit with its context cancelled succeeded")
+			}
+		}
+		check(t)
+		if _, err := s.Stat(ctx, h); !errors.Is(err, cas.ErrNotFound) {
+			t.Errorf("%s: the blob is there: %v", end, err)
+		}
 	}
 }

@@ -78,6 +78,16 @@ type Config struct {
 	// `Prefer: redirect`) stay valid; 0 means DefaultPresignExpiry. S3
 	// accepts at most 7 days.
 	PresignExpiry time.Duration
+	// SpoolDir is the local directory where an upload whose hash is not
+	// known in advance waits for it once it is too large to hold in memory
+	// (see spool.go); "" means os.TempDir() ($TMPDIR, else /tmp). Open
+	// fails when files cannot be created there.
+	SpoolDir string
+	// SpoolBytes bounds the bytes all uploads keep in SpoolDir at once:
+	// past it an upload goes to a temporary key that the bucket copies.
+	// 0 means DefaultSpoolBytes (16 GiB); a negative value turns spooling
+	// off (and SpoolDir is not checked).
+	SpoolBytes int64
 }
 
 // Store is a cas.Backend over an S3 bucket. It is safe for concurrent use.
@@ -98,6 +108,8 @@ type Store struct {
 	composePartSize uint64
 	// live are the keys this process is writing (see liveKeys).
 	live liveKeys
+	// spool is where uploads of unknown hash wait for it (spool.go).
+	spool *spool
 
 	// beforeMove, when set, runs in Commit between the end of a streamed
 	// upload to a temporary key and its copy to the final key (tests).
@@ -120,6 +132,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3store: no bucket given")
+	}
+	sp, err := openSpool(cfg.SpoolDir, cfg.SpoolBytes)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: %w", err)
 	}
 	partSize := cfg.PartSize
 	if partSize == 0 {
@@ -163,6 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		partSize:  partSize,
 		timeout:   cfg.Timeout,
 		copyLimit: maxCopySize,
+		spool:     sp,
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -52,7 +54,7 @@ func (s *Store) Create(ctx context.Context, opt cas.CreateOptions) (cas.Writer, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := &writer{s: s, ctx: ctx, known: opt.Known != nil, max: int64(s.partSize) * maxParts}
+	w := &writer{s: s, ctx: ctx, known: opt.Known != nil, max: int64(s.partSize) * maxParts, announced: max(opt.Size, 0)}
 	if opt.Known != nil {
 		w.key = s.Key(*opt.Known)
 	} else {
@@ -78,9 +80,12 @@ type writer struct {
 	key   string          // the final key (known hash) or a temp key
 	known bool
 	max   int64 // partSize × maxParts
-	n     int64
-	buf   []byte // the bytes not sent yet: the small blob, then the part filling
-	ended bool   // committed or cancelled
+	// announced is the size the caller announced (CreateOptions.Size),
+	// 0 when unknown.
+	announced int64
+	n         int64
+	buf       []byte // the bytes not sent yet: the small blob, then the part filling
+	ended     bool   // committed or cancelled
 
 	// Set when the multipart upload begins (begin).
 	uploadID string
@@ -95,6 +100,11 @@ type writer struct {
 	// Set while an upload of unknown hash holds its parts (see maxHeldBytes).
 	held   int      // part buffers taken from heldParts: parked and buf
 	parked [][]byte // full parts held
+
+	// Set while an upload of unknown hash spools (see spool.go).
+	spool    *os.File // unlinked already
+	spooled  int64    // bytes in spool
+	reserved int64    // bytes of the spool budget taken
 
 	mu    sync.Mutex
 	parts []minio.CompletePart
@@ -114,6 +124,9 @@ func (w *writer) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("s3store: a blob has at most %d parts of %d bytes (raise the part size): %w",
 			maxParts, w.s.partSize, cas.ErrTooLarge)
 	}
+	if w.spool != nil {
+		return w.spoolWrite(p)
+	}
 	if !w.multipart() && w.n+int64(len(p)) <= SmallBlobSize {
 		w.buf = append(w.buf, p...)
 		w.n += int64(len(p))
@@ -121,7 +134,17 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	if !w.multipart() && !w.holding() {
 		small := w.buf
-		if !w.known && takeHeld() {
+		// Announced too large to hold, or no budget to hold it: spooled
+		// from here on.
+		if !w.known && (w.announced > maxHeldBytes || !takeHeld()) {
+			if w.startSpool(small) {
+				w.buf = nil
+				return w.spoolWrite(p)
+			}
+			if err := w.begin(); err != nil {
+				return 0, err
+			}
+		} else if !w.known {
 			w.held = 1
 		} else if err := w.begin(); err != nil {
 			return 0, err
@@ -135,6 +158,10 @@ func (w *writer) Write(p []byte) (int, error) {
 		if len(w.buf) == cap(w.buf) {
 			if err := w.full(); err != nil {
 				return n, err
+			}
+			if w.spool != nil {
+				m, err := w.spoolWrite(p)
+				return n + m, err
 			}
 		}
 		c := copy(w.buf[len(w.buf):cap(w.buf)], p)
@@ -160,6 +187,10 @@ func (w *writer) full() error {
 		w.buf = w.s.partBuffer()
 		return nil
 	}
+	if w.startSpool(append(w.parked, w.buf)...) {
+		w.dropHeld()
+		return nil
+	}
 	// Spill: a multipart upload to the temporary key, starting with the
 	// parts held, one at a time.
 	if err := w.begin(); err != nil {
@@ -169,7 +200,7 @@ func (w *writer) full() error {
 		b := w.parked[0]
 		w.parked = w.parked[1:]
 		w.part++
-		w.putPart(w.part, b)
+		w.putPart(w.part, bytes.NewReader(b), int64(len(b)))
 		w.s.putPartBuffer(b)
 		w.held--
 		<-heldParts
@@ -255,7 +286,7 @@ func (w *writer) send() error {
 		}
 	}
 	if w.spare == nil {
-		w.putPart(part, b)
+		w.putPart(part, bytes.NewReader(b), int64(len(b)))
 		w.buf = b[:0]
 		return w.failed()
 	}
@@ -264,17 +295,18 @@ func (w *writer) send() error {
 	w.inFlight = done
 	go func() {
 		defer close(done)
-		w.putPart(part, b)
+		w.putPart(part, bytes.NewReader(b), int64(len(b)))
 	}()
 	return nil
 }
 
-// putPart sends one part, within the timeout plus the time it takes at
-// copyRate, and records it; a failure cancels the upload.
-func (w *writer) putPart(part int, b []byte) {
-	ctx, cancel := w.s.bounded(w.upCtx, time.Duration(int64(len(b))/copyRate)*time.Second)
+// putPart sends one part, the n bytes of r (a seeker, for minio-go's
+// retries), within the timeout plus the time it takes at copyRate, and
+// records it; a failure cancels the upload.
+func (w *writer) putPart(part int, r io.Reader, n int64) {
+	ctx, cancel := w.s.bounded(w.upCtx, time.Duration(n/copyRate)*time.Second)
 	defer cancel()
-	p, err := w.s.core.PutObjectPart(ctx, w.s.bucket, w.key, w.uploadID, part, bytes.NewReader(b), int64(len(b)),
+	p, err := w.s.core.PutObjectPart(ctx, w.s.bucket, w.key, w.uploadID, part, r, n,
 		minio.PutObjectPartOptions{DisableContentSha256: true})
 	err = w.s.late(ctx, err)
 	w.mu.Lock()
@@ -317,6 +349,10 @@ func (w *writer) Commit(ctx context.Context, h cas.Hash, size int64) error {
 	// The key stays live until the temporary object is copied and removed.
 	defer w.s.live.drop(w.key)
 	final := w.s.Key(h)
+	if w.spool != nil {
+		defer w.closeSpool()
+		return w.putSpooled(ctx, final, size)
+	}
 	if w.holding() {
 		defer w.dropHeld()
 		return w.putHeld(ctx, final, size)
@@ -428,6 +464,7 @@ func (w *writer) Cancel() error {
 	if w.holding() {
 		w.dropHeld()
 	}
+	w.closeSpool()
 	if w.multipart() {
 		w.abort()
 	}
@@ -470,7 +507,7 @@ func (w *writer) putHeld(ctx context.Context, final string, size int64) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.putPart(i+1, b)
+			w.putPart(i+1, bytes.NewReader(b), int64(len(b)))
 		}()
 	}
 	wg.Wait()

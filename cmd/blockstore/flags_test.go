@@ -152,3 +152,37 @@ func TestNonsenseDurationsAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestUnwritableSpoolDirStopsServe: serve over a bucket refuses to start,
+// naming the directory, when the spool directory cannot take files; with
+// spooling off the directory is not looked at.
+func TestUnwritableSpoolDirStopsServe(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(t.TempDir(), "absent")
+	for _, tt := range []struct {
+		extra []string
+		want  string
+	}{
+		{nil, "spool directory " + spool + " is not writable"},
+		{[]string{"--s3-spool-bytes", "-1"}, ""},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		// No bucket answers on port 1: the spool is checked before it.
+		args := append([]string{"serve", "--data", filepath.Join(t.TempDir(), "data"), "--addr", "127.0.0.1:0",
+			"--database-url", "postgres://127.0.0.1:1/none", "--s3-endpoint", "127.0.0.1:1", "--s3-insecure",
+			"--s3-timeout", "1s", "--s3-spool-dir", spool}, tt.extra...)
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err == nil {
+			t.Fatalf("serve %q started with no bucket", tt.extra)
+		}
+		if got := strings.Contains(string(out), "spool directory"); got != (tt.want != "") || !strings.Contains(string(out), tt.want) {
+			t.Errorf("serve %q: output names the spool directory %v, want %q:\n%s", tt.extra, got, tt.want, out)
+		}
+	}
+}

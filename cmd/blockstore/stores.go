@@ -18,6 +18,8 @@ type storeFlags struct {
 	s3Insecure, s3CreateBucket               *bool
 	allowEmbeddedIndexWithS3                 *bool
 	s3Timeout, s3PresignExpiry               *time.Duration
+	s3SpoolDir                               *string
+	s3SpoolBytes                             *int64
 	retention, grace                         *time.Duration
 	maxDeleteShare                           *string
 }
@@ -39,6 +41,10 @@ func addStoreFlags(fs *flagSet) *storeFlags {
 		s3Timeout: fs.PositiveDuration("s3-timeout", 30*time.Second, "longest wait on the bucket before a request fails with 503 (a stat, a small PUT, each read, each part handed to an upload)"),
 		s3PresignExpiry: fs.PositiveDuration("s3-presign-expiry", s3store.DefaultPresignExpiry,
 			"how long the presigned URLs of a GET with Prefer: redirect stay valid (1s to 168h)"),
+		s3SpoolDir: fs.String("s3-spool-dir", "",
+			"local directory where an upload of unknown hash over 32 MiB (POST /assets, POST /blobs) waits for its hash before it goes to its key (empty: $TMPDIR, else /tmp); refused at start when not writable"),
+		s3SpoolBytes: fs.Int64("s3-spool-bytes", 0,
+			"bytes all uploads may keep in --s3-spool-dir at once; past it an upload goes to a temporary key that the bucket copies (0: 16 GiB; negative: no spool)"),
 		retention:      fs.Duration("gc-retention", 720*time.Hour, "how long superseded versions are kept when their entity opts in to garbage collection"),
 		grace:          fs.Duration("gc-grace", 24*time.Hour, "blob leases, young stray bytes and recently unlinked assets are kept this long"),
 		maxDeleteShare: fs.String("gc-max-delete-share", "0.5", "a sweep whose plan deletes more than this share (0 to 1) of the stored blobs or bytes stops before deleting any, unless forced"),
@@ -62,6 +68,7 @@ func (f *storeFlags) config() app.Config {
 			Endpoint: *f.s3Endpoint, Bucket: *f.s3Bucket, Prefix: *f.s3Prefix, Region: *f.s3Region,
 			AccessKey: *f.s3AccessKey, SecretKey: *f.s3SecretKey, Insecure: *f.s3Insecure,
 			CreateBucket: *f.s3CreateBucket, Timeout: *f.s3Timeout, PresignExpiry: *f.s3PresignExpiry,
+			SpoolDir: *f.s3SpoolDir, SpoolBytes: *f.s3SpoolBytes,
 		},
 		AllowEmbeddedIndexWithS3: *f.allowEmbeddedIndexWithS3,
 		GCRetention:              orTiny(*f.retention),

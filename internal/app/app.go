@@ -292,6 +292,8 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Refs = refs.New(a.Index, a.Blobs, refs.Options{
 		CacheBytes: cfg.CacheBytes, InlineMaxBytes: cfg.InlineMaxBytes, Now: cfg.Now, Logger: a.Logger,
 		LatestFeed: latestFeed(cfg, idx),
+		// A bucket's open is a round trip: it overlaps the index's.
+		OpenBeside: cfg.S3.Endpoint != "",
 	})
 	gm, err := gc.NewMetrics(reg)
 	if err != nil {

@@ -73,7 +73,7 @@ func putBlobs(t *testing.T, a *App, n int) []cas.Hash {
 	for i := range n {
 		b := []byte(fmt.Sprintf("identity blob %d %s", i, randomHex(4)))
 		h := cas.Sum(b)
-		if _, _, err := a.Refs.PutBlob(context.Background(), h, bytes.NewReader(b)); err != nil {
+		if _, _, err := a.Refs.PutBlob(context.Background(), h, bytes.NewReader(b), int64(len(b))); err != nil {
 			t.Fatal(err)
 		}
 		hs = append(hs, h)

@@ -78,7 +78,7 @@ func (c *copier) copyBlob(ctx context.Context, w wanted) error {
 		return fmt.Errorf("open at the source: %w", err)
 	}
 	defer r.Close()
-	info, created, err := c.dst.Refs.PutBlob(ctx, w.hash, r)
+	info, created, err := c.dst.Refs.PutBlob(ctx, w.hash, r, r.Size())
 	if err != nil {
 		return err
 	}
