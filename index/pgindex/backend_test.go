@@ -409,14 +409,15 @@ func TestGCLockLoss(t *testing.T) {
 		t.Fatalf("CheckGCLock while held: %v", err)
 	}
 	// Another session kills the holder's backend, as a failover or an
-	// operator would.
+	// operator would, and waits (up to 10 s) until it is gone with its
+	// lock: terminating only signals the backend.
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
 	var killed bool
-	err = conn.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+	err = conn.QueryRow(ctx, `SELECT pg_terminate_backend(pid, 10000) FROM pg_locks
 WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed)
 	if err != nil || !killed {
 		t.Fatalf("terminate the lock holder: %v %v", killed, err)
