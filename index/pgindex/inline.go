@@ -51,7 +51,8 @@ func (t *tx) PutInlineBlob(h cas.Hash, b []byte) error {
 	if err := t.op(); err != nil {
 		return err
 	}
-	t.write(sqlPutInline, h[:], int64(len(b)), t.s.now(), b)
+	at := t.s.now()
+	t.inline = &pendingInline{q: t.write(sqlPutInline, h[:], int64(len(b)), at, b), hash: h, b: b, at: at}
 	return nil
 }
 

@@ -29,9 +29,10 @@ type tx struct {
 	broken  error // an error that aborted the PostgreSQL transaction
 	done    bool
 
-	now       time.Time // the clock reading of the current operation
-	graphLock bool      // graphLockKey taken
-	changes   int       // change rows queued (changes.go)
+	now       time.Time      // the clock reading of the current operation
+	graphLock bool           // graphLockKey taken
+	changes   int            // change rows queued (changes.go)
+	inline    *pendingInline // the inline blob queued last (create.go)
 }
 
 var _ index.Tx = (*tx)(nil)

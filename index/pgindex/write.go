@@ -284,6 +284,13 @@ func (t *tx) createMember(kind index.Kind, coll uuid.UUID, hash cas.Hash, given 
 	if err := t.op(); err != nil {
 		return nil, err
 	}
+	// When the writer gave every link's kind, the links are known before
+	// any read, and the whole create is one statement (createOne).
+	if kinds, ok := givenKinds(given); ok {
+		if links, err := index.ResolveLinks(given, kinds); err == nil {
+			return t.createOne(kind, coll, hash, given, links, draft, content)
+		}
+	}
 	var (
 		collKind index.Kind
 		blob     blobRef
