@@ -24,7 +24,7 @@ import (
 
 // sqlCreateMember calls blockstore_create_member.
 const sqlCreateMember = `SELECT status, blob_state, size, found_ids, found_kinds FROM blockstore_create_member(
-	$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+	$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
 
 // The statuses of blockstore_create_member.
 const (
@@ -111,7 +111,7 @@ func (t *tx) createOne(kind index.Kind, coll uuid.UUID, hash cas.Hash, given, li
 	)
 	b := &pgx.Batch{}
 	b.Queue(sqlCreateMember, id, int16(kind), coll, t.now, draft, nv.GarbageCollect, nv.Name, names, hash[:], media,
-		nv.setID(), targets, kinds, pins, lockIDs, lockKinds, inlineBytes, inlineAt).QueryRow(func(row pgx.Row) error {
+		nv.setID(), targets, kinds, pins, lockIDs, lockKinds, index.TargetsOfKind(nv.Links, index.KindAsset), inlineBytes, inlineAt).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&status, &blobState, &size, &foundIDs, &foundKinds)
 	})
 	if err := t.run(t.ctx, b); err != nil {

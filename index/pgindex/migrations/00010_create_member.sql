@@ -21,17 +21,19 @@
 --      version; status 0, and size is the blob's.
 --
 -- p_lock_ids are the distinct link targets in uuid order and p_lock_kinds
--- the kinds the writer gave them; p_targets, p_kinds and p_pins are the
--- normalized links, in order (the link set's members).
+-- the kinds the writer gave them, p_assets those of kind asset; p_targets,
+-- p_kinds and p_pins are the normalized links, in order (the link set's
+-- members).
 -- +goose StatementBegin
 CREATE FUNCTION blockstore_create_member(p_id uuid, p_kind smallint, p_collection uuid, p_now timestamptz,
     p_draft boolean, p_gc boolean, p_name text, p_names text[], p_hash bytea, p_media_type text,
     p_link_set bytea, p_targets uuid[], p_kinds smallint[], p_pins bigint[],
-    p_lock_ids uuid[], p_lock_kinds smallint[], p_content bytea, p_content_at timestamptz,
+    p_lock_ids uuid[], p_lock_kinds smallint[], p_assets uuid[], p_content bytea, p_content_at timestamptz,
     OUT status smallint, OUT blob_state smallint, OUT size bigint, OUT found_ids uuid[], OUT found_kinds smallint[])
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_coll_kind smallint;
+    v_assets_linked boolean;
     v_name text;
     v_holder uuid;
 BEGIN
@@ -55,8 +57,9 @@ BEGIN
     SELECT e.kind INTO v_coll_kind FROM entities e WHERE e.id = p_collection FOR KEY SHARE;
     SELECT b.state, b.size INTO blob_state, size FROM blobs b WHERE b.hash = p_hash FOR SHARE;
     IF cardinality(p_lock_ids) > 0 THEN
-        SELECT array_agg(t.id ORDER BY t.id), array_agg(t.kind ORDER BY t.id) INTO found_ids, found_kinds
-        FROM (SELECT e.id, e.kind FROM entities e WHERE e.id = ANY(p_lock_ids) ORDER BY e.id FOR KEY SHARE) t;
+        SELECT array_agg(t.id ORDER BY t.id), array_agg(t.kind ORDER BY t.id), bool_and(t.ever_linked OR t.kind <> 3)
+        INTO found_ids, found_kinds, v_assets_linked
+        FROM (SELECT e.id, e.kind, e.ever_linked FROM entities e WHERE e.id = ANY(p_lock_ids) ORDER BY e.id FOR KEY SHARE) t;
     END IF;
     IF v_coll_kind IS DISTINCT FROM 1 THEN
         status := 1;
@@ -103,8 +106,13 @@ BEGIN
                 END IF;
             END IF;
         END IF;
-        IF 3 = ANY(p_lock_kinds) THEN
-            UPDATE entities SET ever_linked = true WHERE id = ANY(p_lock_ids) AND kind = 3 AND NOT ever_linked;
+        -- Only when an asset is not marked yet (the locking read above saw
+        -- the latest committed row): in the steady state every target is,
+        -- and the statement is skipped. No "kind = 3" (the kinds were
+        -- checked above): with it, the generic plan made while the table
+        -- was small may scan all of entities_list for the kind.
+        IF NOT v_assets_linked THEN
+            UPDATE entities SET ever_linked = true WHERE id = ANY(p_assets) AND NOT ever_linked;
         END IF;
     END IF;
 
@@ -116,4 +124,4 @@ $$;
 
 -- +goose Down
 DROP FUNCTION blockstore_create_member(uuid, smallint, uuid, timestamptz, boolean, boolean, text, text[], bytea, text,
-    bytea, uuid[], smallint[], bigint[], uuid[], smallint[], bytea, timestamptz);
+    bytea, uuid[], smallint[], bigint[], uuid[], smallint[], uuid[], bytea, timestamptz);
