@@ -190,7 +190,6 @@ func cause(err error) string {
 	return msg
 }
 
-
 // TestInlineBytesCompressedWithLZ4: on a server with lz4 (migration
 // 00011), a new inline blob large enough to be compressed is compressed
 // with it.
