@@ -15,7 +15,8 @@
 --      is not live (status 2: blob_state, NULL when absent), it returns
 --      having written nothing more;
 --   4. otherwise it claims p_names (blockstore_claim_name's rule: BSN01 with
---      the holder in DETAIL), inserts the entity, stores the unit's link set
+--      the holder in DETAIL; the holder is read only when the insert did
+--      not claim the name), inserts the entity, stores the unit's link set
 --      (blockstore_store_link_set's rule, 40001 when the set is dropped
 --      while being stored), marks its assets ever linked, and inserts the
 --      version; status 0, and size is the blob's.
@@ -54,13 +55,18 @@ BEGIN
         ON CONFLICT (hash) DO NOTHING;
     END IF;
 
-    SELECT e.kind INTO v_coll_kind FROM entities e WHERE e.id = p_collection FOR KEY SHARE;
-    SELECT b.state, b.size INTO blob_state, size FROM blobs b WHERE b.hash = p_hash FOR SHARE;
-    IF cardinality(p_lock_ids) > 0 THEN
-        SELECT array_agg(t.id ORDER BY t.id), array_agg(t.kind ORDER BY t.id), bool_and(t.ever_linked OR t.kind <> 3)
-        INTO found_ids, found_kinds, v_assets_linked
-        FROM (SELECT e.id, e.kind, e.ever_linked FROM entities e WHERE e.id = ANY(p_lock_ids) ORDER BY e.id FOR KEY SHARE) t;
-    END IF;
+    -- The three locking reads in one statement (one executor start-up):
+    -- the nested loop runs them in this order.
+    SELECT c.kind, b.state, b.size, t.ids, t.kinds, t.linked
+    INTO v_coll_kind, blob_state, size, found_ids, found_kinds, v_assets_linked
+    FROM (VALUES (1)) one
+    LEFT JOIN LATERAL (SELECT e.kind FROM entities e WHERE e.id = p_collection FOR KEY SHARE) c ON true
+    LEFT JOIN LATERAL (SELECT x.state, x.size FROM blobs x WHERE x.hash = p_hash FOR SHARE) b ON true
+    LEFT JOIN LATERAL (
+        SELECT array_agg(l.id ORDER BY l.id) AS ids, array_agg(l.kind ORDER BY l.id) AS kinds,
+            bool_and(l.ever_linked OR l.kind <> 3) AS linked
+        FROM (SELECT e.id, e.kind, e.ever_linked FROM entities e WHERE e.id = ANY(p_lock_ids) ORDER BY e.id FOR KEY SHARE) l
+    ) t ON true;
     IF v_coll_kind IS DISTINCT FROM 1 THEN
         status := 1;
         RETURN;
@@ -78,6 +84,11 @@ BEGIN
         v_holder := NULL;
         FOR attempt IN 1..3 LOOP
             INSERT INTO names (collection, name, entity) VALUES (p_collection, v_name, p_id) ON CONFLICT DO NOTHING;
+            IF FOUND THEN
+                -- Claimed (a new entity held none of its names before).
+                v_holder := p_id;
+                EXIT;
+            END IF;
             SELECT n.entity INTO v_holder FROM names n WHERE n.collection = p_collection AND n.name = v_name;
             EXIT WHEN v_holder IS NOT NULL;
         END LOOP;
