@@ -89,8 +89,9 @@
 // COMMIT follow in the second round trip. An operation that finds a rule
 // broken returns before queueing any write, so the transaction is as it
 // was; a queued write that fails aborts the transaction and Update returns
-// its error (a taken name: the claim's statement, so a create whose name
-// is taken fails at once). Operations on an existing entity read
+// its error. (blockstore_create_member claims names itself, so a create
+// whose name is taken fails at once rather than at COMMIT, and the
+// transaction is aborted either way.) Operations on an existing entity read
 // Options.Now once, after they hold its lock, so created_at grows with the
 // version number; times are kept to the microsecond (PostgreSQL's
 // precision), in UTC.
