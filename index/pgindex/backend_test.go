@@ -235,71 +235,85 @@ func waiting[T any](ch <-chan T) bool {
 // TestClaimWaitsForCommit: a claim that meets a commit naming the blob
 // waits for it and then sees the new version (keeps the blob); a commit
 // that meets a claim fails with ErrBlobMissing; a commit that rolls back
-// leaves the blob to the claim.
+// leaves the blob to the claim. Both for a unit's new version and for a
+// new unit (one blockstore_create_member call).
 func TestClaimWaitsForCommit(t *testing.T) {
 	f := newFixture(t)
 	cutoff := time.Now().Add(time.Hour) // every lease is older
-	for _, commit := range []bool{true, false} {
-		h := f.blob()
-		inside, release := make(chan struct{}), make(chan struct{})
-		updated := make(chan error, 1)
-		go func() {
-			first := true
-			updated <- f.s.Update(f.ctx, func(tx index.Tx) error {
-				if _, _, err := tx.CommitUnit(f.unit, index.UnitChange{Hash: h}, false); err != nil {
-					return err
+	// A new version of a unit, and a new unit (blockstore_create_member).
+	writes := []struct {
+		name  string
+		write func(tx index.Tx, h cas.Hash) error
+	}{
+		{"commit", func(tx index.Tx, h cas.Hash) error {
+			_, _, err := tx.CommitUnit(f.unit, index.UnitChange{Hash: h}, false)
+			return err
+		}},
+		{"create", func(tx index.Tx, h cas.Hash) error {
+			_, err := tx.CreateUnit(index.NewUnit{Collection: f.coll, Hash: h, Links: []index.Link{{Target: f.unit, Kind: index.KindUnit}}})
+			return err
+		}},
+	}
+	for _, w := range writes {
+		for _, commit := range []bool{true, false} {
+			h := f.blob()
+			inside, release := make(chan struct{}), make(chan struct{})
+			updated := make(chan error, 1)
+			go func() {
+				first := true
+				updated <- f.s.Update(f.ctx, func(tx index.Tx) error {
+					if err := w.write(tx, h); err != nil {
+						return err
+					}
+					if first {
+						first = false
+						close(inside)
+						<-release
+					}
+					if !commit {
+						return io.EOF
+					}
+					return nil
+				})
+			}()
+			<-inside
+			claimed := make(chan []index.Blob, 1)
+			go func() {
+				bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff)
+				if err != nil {
+					t.Errorf("ClaimBlobs: %v", err)
 				}
-				if first {
-					first = false
-					close(inside)
-					<-release
-				}
-				if !commit {
-					return io.EOF
-				}
-				return nil
-			})
-		}()
-		<-inside
-		claimed := make(chan []index.Blob, 1)
-		go func() {
-			bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff)
-			if err != nil {
-				t.Errorf("ClaimBlobs: %v", err)
+				claimed <- bs
+			}()
+			if !waiting(claimed) {
+				t.Fatalf("%s: ClaimBlobs did not wait for the transaction naming the blob", w.name)
 			}
-			claimed <- bs
-		}()
-		if !waiting(claimed) {
-			t.Fatal("ClaimBlobs did not wait for the transaction naming the blob")
+			close(release)
+			if err := <-updated; commit && err != nil || !commit && err != io.EOF {
+				t.Fatalf("%s: Update: %v", w.name, err)
+			}
+			bs := <-claimed
+			b, err := f.s.Blob(f.ctx, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if commit && (len(bs) != 0 || b.State != index.BlobLive) {
+				t.Fatalf("%s committed: claimed %d, state %v; want 0, live", w.name, len(bs), b.State)
+			}
+			if !commit && (len(bs) != 1 || b.State != index.BlobDeleting) {
+				t.Fatalf("%s rolled back: claimed %d, state %v; want 1, deleting", w.name, len(bs), b.State)
+			}
 		}
-		close(release)
-		if err := <-updated; commit && err != nil || !commit && err != io.EOF {
-			t.Fatalf("Update: %v", err)
+		// Claimed first: the write fails and names the hash.
+		h := f.blob()
+		if bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff); err != nil || len(bs) != 1 {
+			t.Fatalf("ClaimBlobs = %d, %v", len(bs), err)
 		}
-		bs := <-claimed
-		b, err := f.s.Blob(f.ctx, h)
-		if err != nil {
-			t.Fatal(err)
+		err := f.s.Update(f.ctx, func(tx index.Tx) error { return w.write(tx, h) })
+		var bm *index.BlobMissingError
+		if !errors.As(err, &bm) || bm.Hash != h {
+			t.Fatalf("%s of a claimed blob: %v", w.name, err)
 		}
-		if commit && (len(bs) != 0 || b.State != index.BlobLive) {
-			t.Fatalf("committed: claimed %d, state %v; want 0, live", len(bs), b.State)
-		}
-		if !commit && (len(bs) != 1 || b.State != index.BlobDeleting) {
-			t.Fatalf("rolled back: claimed %d, state %v; want 1, deleting", len(bs), b.State)
-		}
-	}
-	// Claimed first: the commit fails and names the hash.
-	h := f.blob()
-	if bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff); err != nil || len(bs) != 1 {
-		t.Fatalf("ClaimBlobs = %d, %v", len(bs), err)
-	}
-	err := f.s.Update(f.ctx, func(tx index.Tx) error {
-		_, _, err := tx.CommitUnit(f.unit, index.UnitChange{Hash: h}, false)
-		return err
-	})
-	var bm *index.BlobMissingError
-	if !errors.As(err, &bm) || bm.Hash != h {
-		t.Fatalf("commit of a claimed blob: %v", err)
 	}
 }
 
