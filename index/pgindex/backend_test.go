@@ -236,11 +236,11 @@ func waiting[T any](ch <-chan T) bool {
 // waits for it and then sees the new version (keeps the blob); a commit
 // that meets a claim fails with ErrBlobMissing; a commit that rolls back
 // leaves the blob to the claim. Both for a unit's new version and for a
-// new unit (one blockstore_create_member call).
+// new unit.
 func TestClaimWaitsForCommit(t *testing.T) {
 	f := newFixture(t)
 	cutoff := time.Now().Add(time.Hour) // every lease is older
-	// A new version of a unit, and a new unit (blockstore_create_member).
+	// A new version of a unit, and a new unit.
 	writes := []struct {
 		name  string
 		write func(tx index.Tx, h cas.Hash) error
@@ -545,5 +545,46 @@ func TestPipelinedErrorAbortsCommit(t *testing.T) {
 	cs, err := f.s.Collections(f.ctx, index.ListOptions{})
 	if err != nil || len(cs.Items) != 1 {
 		t.Fatalf("Collections = %d, %v; want only the fixture's", len(cs.Items), err)
+	}
+}
+
+// TestEverLinkedMarkedOnce: the first version that links an asset marks it
+// as ever linked; later ones, whose locking read of the targets sees it
+// marked, queue no update of it.
+func TestEverLinkedMarkedOnce(t *testing.T) {
+	f := newFixture(t)
+	var asset uuid.UUID
+	f.must(func(tx index.Tx) error {
+		a, err := tx.CreateAsset(index.NewAsset{Collection: f.coll, Hash: f.blob(), MediaType: "image/png"})
+		asset = a.ID
+		return err
+	})
+	links := []index.Link{{Target: asset, Kind: index.KindAsset}, {Target: f.unit, Kind: index.KindUnit}}
+	everLinkedQueued := func(t *tx) bool {
+		for _, q := range t.pending {
+			if q.SQL == sqlEverLinked {
+				return true
+			}
+		}
+		return false
+	}
+	for i, want := range []bool{true, false, false} {
+		h := f.blob()
+		err := f.s.update(f.ctx, func(tx *tx) error {
+			if _, err := tx.CreateUnit(index.NewUnit{Collection: f.coll, Hash: h, Links: links}); err != nil {
+				return err
+			}
+			if got := everLinkedQueued(tx); got != want {
+				t.Errorf("create %d: ever-linked update queued %v, want %v", i, got, want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var linked bool
+		if err := f.s.pool.QueryRow(f.ctx, `SELECT ever_linked FROM entities WHERE id = $1`, asset).Scan(&linked); err != nil || !linked {
+			t.Fatalf("create %d: ever_linked %v, %v", i, linked, err)
+		}
 	}
 }

@@ -82,19 +82,12 @@
 // with the first), checks the rules in Go, and queues its writes; they go
 // out with the next operation's reads or with COMMIT. Committing a unit
 // version whose links did not change is thus two round trips: the reads,
-// then the writes and COMMIT. Creating a unit or an asset whose links give
-// their kinds is one statement, blockstore_create_member (create.go): it
-// takes the same locks, checks the same rules and, when they hold, writes
-// every row of the new entity; the change row, the idempotency record and
-// COMMIT follow in the second round trip. An operation that finds a rule
-// broken returns before queueing any write, so the transaction is as it
-// was; a queued write that fails aborts the transaction and Update returns
-// its error. (blockstore_create_member claims names itself, so a create
-// whose name is taken fails at once rather than at COMMIT, and the
-// transaction is aborted either way.) Operations on an existing entity read
-// Options.Now once, after they hold its lock, so created_at grows with the
-// version number; times are kept to the microsecond (PostgreSQL's
-// precision), in UTC.
+// then the writes and COMMIT. An operation that finds a rule broken returns
+// before queueing any write, so the transaction is as it was; a queued
+// write that fails aborts the transaction and Update returns its error.
+// Operations read Options.Now once, after they hold their entity's lock,
+// so created_at grows with the version number; times are kept to the
+// microsecond (PostgreSQL's precision), in UTC.
 //
 // translate (errors.go) is the one place where PostgreSQL's and pgx's
 // errors become the index's sentinels: unique and foreign key violations

@@ -46,14 +46,12 @@ ON CONFLICT (hash) DO NOTHING`
 
 // PutInlineBlob queues the write of b as a live inline blob: it goes out
 // with the transaction's next round trip (the locking reads of the version
-// that names it), so a unit commit keeps its two round trips. A create that
-// names it next sends it in its own statement instead (takeInline).
+// that names it), so a unit commit keeps its two round trips.
 func (t *tx) PutInlineBlob(h cas.Hash, b []byte) error {
 	if err := t.op(); err != nil {
 		return err
 	}
-	at := t.s.now()
-	t.inline = &pendingInline{q: t.write(sqlPutInline, h[:], int64(len(b)), at, b), hash: h, b: b, at: at}
+	t.write(sqlPutInline, h[:], int64(len(b)), t.s.now(), b)
 	return nil
 }
 

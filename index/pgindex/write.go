@@ -284,13 +284,6 @@ func (t *tx) createMember(kind index.Kind, coll uuid.UUID, hash cas.Hash, given 
 	if err := t.op(); err != nil {
 		return nil, err
 	}
-	// When the writer gave every link's kind, the links are known before
-	// any read, and the whole create is one statement (createOne).
-	if kinds, ok := givenKinds(given); ok {
-		if links, err := index.ResolveLinks(given, kinds); err == nil {
-			return t.createOne(kind, coll, hash, given, links, draft, content)
-		}
-	}
 	var (
 		collKind index.Kind
 		blob     blobRef
@@ -300,7 +293,7 @@ func (t *tx) createMember(kind index.Kind, coll uuid.UUID, hash cas.Hash, given 
 	queueCollection(b, coll, &collKind)
 	queueBlobShare(b, hash, &blob)
 	if len(given) > 0 {
-		queueKinds(b, index.LinkTargets(given), true, kinds)
+		queueKinds(b, index.LinkTargets(given), t, kinds)
 	}
 	if err := t.run(t.ctx, b); err != nil {
 		return nil, err
@@ -387,7 +380,7 @@ func (t *tx) commitVersion(id uuid.UUID, kind index.Kind, ch index.Change, draft
 		var given bool
 		if kinds, given = givenKinds(*ch.Links); !given {
 			kinds = make(map[uuid.UUID]index.Kind, len(*ch.Links))
-			queueKinds(b, index.LinkTargets(*ch.Links), false, kinds)
+			queueKinds(b, index.LinkTargets(*ch.Links), nil, kinds)
 		}
 	}
 	if err := t.run(t.ctx, b); err != nil {
