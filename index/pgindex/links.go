@@ -138,8 +138,10 @@ WHERE kind = 3 AND id IN (SELECT target FROM link_set_members WHERE set_id = ANY
 // storeLinkSet queues the link set of nv (stored once per content; see
 // blockstore_store_link_set) and marks its assets as ever linked, those
 // that the transaction's locking read of the targets did not see marked
-// already. ever_linked, once set, stays set, so in the steady state (every
-// linked asset marked) no update is sent. That also keeps clear of the
+// already. Writers never clear ever_linked (only a copy refreshing an
+// entity from its source sets it to the source's; a mark missed that way
+// can hide an orphan, never delete a linked asset), so in the steady state
+// (every linked asset marked) no update is sent. That also keeps clear of the
 // plan the update's prepared statement may have settled on while the
 // table was small: a scan of all of entities_list for kind = 3, whose cost
 // grows with the table (auto_explain showed 88 buffers a create at 6,000
