@@ -235,71 +235,85 @@ func waiting[T any](ch <-chan T) bool {
 // TestClaimWaitsForCommit: a claim that meets a commit naming the blob
 // waits for it and then sees the new version (keeps the blob); a commit
 // that meets a claim fails with ErrBlobMissing; a commit that rolls back
-// leaves the blob to the claim.
+// leaves the blob to the claim. Both for a unit's new version and for a
+// new unit.
 func TestClaimWaitsForCommit(t *testing.T) {
 	f := newFixture(t)
 	cutoff := time.Now().Add(time.Hour) // every lease is older
-	for _, commit := range []bool{true, false} {
-		h := f.blob()
-		inside, release := make(chan struct{}), make(chan struct{})
-		updated := make(chan error, 1)
-		go func() {
-			first := true
-			updated <- f.s.Update(f.ctx, func(tx index.Tx) error {
-				if _, _, err := tx.CommitUnit(f.unit, index.UnitChange{Hash: h}, false); err != nil {
-					return err
+	// A new version of a unit, and a new unit.
+	writes := []struct {
+		name  string
+		write func(tx index.Tx, h cas.Hash) error
+	}{
+		{"commit", func(tx index.Tx, h cas.Hash) error {
+			_, _, err := tx.CommitUnit(f.unit, index.UnitChange{Hash: h}, false)
+			return err
+		}},
+		{"create", func(tx index.Tx, h cas.Hash) error {
+			_, err := tx.CreateUnit(index.NewUnit{Collection: f.coll, Hash: h, Links: []index.Link{{Target: f.unit, Kind: index.KindUnit}}})
+			return err
+		}},
+	}
+	for _, w := range writes {
+		for _, commit := range []bool{true, false} {
+			h := f.blob()
+			inside, release := make(chan struct{}), make(chan struct{})
+			updated := make(chan error, 1)
+			go func() {
+				first := true
+				updated <- f.s.Update(f.ctx, func(tx index.Tx) error {
+					if err := w.write(tx, h); err != nil {
+						return err
+					}
+					if first {
+						first = false
+						close(inside)
+						<-release
+					}
+					if !commit {
+						return io.EOF
+					}
+					return nil
+				})
+			}()
+			<-inside
+			claimed := make(chan []index.Blob, 1)
+			go func() {
+				bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff)
+				if err != nil {
+					t.Errorf("ClaimBlobs: %v", err)
 				}
-				if first {
-					first = false
-					close(inside)
-					<-release
-				}
-				if !commit {
-					return io.EOF
-				}
-				return nil
-			})
-		}()
-		<-inside
-		claimed := make(chan []index.Blob, 1)
-		go func() {
-			bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff)
-			if err != nil {
-				t.Errorf("ClaimBlobs: %v", err)
+				claimed <- bs
+			}()
+			if !waiting(claimed) {
+				t.Fatalf("%s: ClaimBlobs did not wait for the transaction naming the blob", w.name)
 			}
-			claimed <- bs
-		}()
-		if !waiting(claimed) {
-			t.Fatal("ClaimBlobs did not wait for the transaction naming the blob")
+			close(release)
+			if err := <-updated; commit && err != nil || !commit && err != io.EOF {
+				t.Fatalf("%s: Update: %v", w.name, err)
+			}
+			bs := <-claimed
+			b, err := f.s.Blob(f.ctx, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if commit && (len(bs) != 0 || b.State != index.BlobLive) {
+				t.Fatalf("%s committed: claimed %d, state %v; want 0, live", w.name, len(bs), b.State)
+			}
+			if !commit && (len(bs) != 1 || b.State != index.BlobDeleting) {
+				t.Fatalf("%s rolled back: claimed %d, state %v; want 1, deleting", w.name, len(bs), b.State)
+			}
 		}
-		close(release)
-		if err := <-updated; commit && err != nil || !commit && err != io.EOF {
-			t.Fatalf("Update: %v", err)
+		// Claimed first: the write fails and names the hash.
+		h := f.blob()
+		if bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff); err != nil || len(bs) != 1 {
+			t.Fatalf("ClaimBlobs = %d, %v", len(bs), err)
 		}
-		bs := <-claimed
-		b, err := f.s.Blob(f.ctx, h)
-		if err != nil {
-			t.Fatal(err)
+		err := f.s.Update(f.ctx, func(tx index.Tx) error { return w.write(tx, h) })
+		var bm *index.BlobMissingError
+		if !errors.As(err, &bm) || bm.Hash != h {
+			t.Fatalf("%s of a claimed blob: %v", w.name, err)
 		}
-		if commit && (len(bs) != 0 || b.State != index.BlobLive) {
-			t.Fatalf("committed: claimed %d, state %v; want 0, live", len(bs), b.State)
-		}
-		if !commit && (len(bs) != 1 || b.State != index.BlobDeleting) {
-			t.Fatalf("rolled back: claimed %d, state %v; want 1, deleting", len(bs), b.State)
-		}
-	}
-	// Claimed first: the commit fails and names the hash.
-	h := f.blob()
-	if bs, err := f.s.ClaimBlobs(f.ctx, "test-sweep", []cas.Hash{h}, cutoff); err != nil || len(bs) != 1 {
-		t.Fatalf("ClaimBlobs = %d, %v", len(bs), err)
-	}
-	err := f.s.Update(f.ctx, func(tx index.Tx) error {
-		_, _, err := tx.CommitUnit(f.unit, index.UnitChange{Hash: h}, false)
-		return err
-	})
-	var bm *index.BlobMissingError
-	if !errors.As(err, &bm) || bm.Hash != h {
-		t.Fatalf("commit of a claimed blob: %v", err)
 	}
 }
 
@@ -532,5 +546,46 @@ func TestPipelinedErrorAbortsCommit(t *testing.T) {
 	cs, err := f.s.Collections(f.ctx, index.ListOptions{})
 	if err != nil || len(cs.Items) != 1 {
 		t.Fatalf("Collections = %d, %v; want only the fixture's", len(cs.Items), err)
+	}
+}
+
+// TestEverLinkedMarkedOnce: the first version that links an asset marks it
+// as ever linked; later ones, whose locking read of the targets sees it
+// marked, queue no update of it.
+func TestEverLinkedMarkedOnce(t *testing.T) {
+	f := newFixture(t)
+	var asset uuid.UUID
+	f.must(func(tx index.Tx) error {
+		a, err := tx.CreateAsset(index.NewAsset{Collection: f.coll, Hash: f.blob(), MediaType: "image/png"})
+		asset = a.ID
+		return err
+	})
+	links := []index.Link{{Target: asset, Kind: index.KindAsset}, {Target: f.unit, Kind: index.KindUnit}}
+	everLinkedQueued := func(t *tx) bool {
+		for _, q := range t.pending {
+			if q.SQL == sqlEverLinked {
+				return true
+			}
+		}
+		return false
+	}
+	for i, want := range []bool{true, false, false} {
+		h := f.blob()
+		err := f.s.update(f.ctx, func(tx *tx) error {
+			if _, err := tx.CreateUnit(index.NewUnit{Collection: f.coll, Hash: h, Links: links}); err != nil {
+				return err
+			}
+			if got := everLinkedQueued(tx); got != want {
+				t.Errorf("create %d: ever-linked update queued %v, want %v", i, got, want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var linked bool
+		if err := f.s.pool.QueryRow(f.ctx, `SELECT ever_linked FROM entities WHERE id = $1`, asset).Scan(&linked); err != nil || !linked {
+			t.Fatalf("create %d: ever_linked %v, %v", i, linked, err)
+		}
 	}
 }

@@ -14,27 +14,36 @@ import (
 // storing, dropping and unlinking link sets.
 
 const (
-	sqlKinds       = `SELECT id, kind FROM entities WHERE id = ANY($1)`
-	sqlKindsLocked = `SELECT id, kind FROM entities WHERE id = ANY($1) ORDER BY id FOR KEY SHARE`
+	sqlKinds       = `SELECT id, kind, false FROM entities WHERE id = ANY($1)`
+	sqlKindsLocked = `SELECT id, kind, ever_linked FROM entities WHERE id = ANY($1) ORDER BY id FOR KEY SHARE`
 )
 
-// queueKinds reads the kinds of ids into kinds, locking the rows FOR KEY
-// SHARE when lock is set (a deleter then waits for this transaction).
-func queueKinds(b *pgx.Batch, ids []uuid.UUID, lock bool, kinds map[uuid.UUID]index.Kind) {
+// queueKinds reads the kinds of ids into kinds. With lock (t non-nil) it
+// locks the rows FOR KEY SHARE (a deleter then waits for this transaction)
+// and notes in t the assets already marked as ever linked (see
+// storeLinkSet).
+func queueKinds(b *pgx.Batch, ids []uuid.UUID, t *tx, kinds map[uuid.UUID]index.Kind) {
 	sql := sqlKinds
-	if lock {
+	if t != nil {
 		sql = sqlKindsLocked
 	}
 	b.Queue(sql, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
-				id   uuid.UUID
-				kind int16
+				id     uuid.UUID
+				kind   int16
+				linked bool
 			)
-			if err := rows.Scan(bin(&id), &kind); err != nil {
+			if err := rows.Scan(bin(&id), &kind, &linked); err != nil {
 				return err
 			}
 			kinds[id] = index.Kind(kind)
+			if t != nil && linked && index.Kind(kind) == index.KindAsset {
+				if t.linked == nil {
+					t.linked = make(map[uuid.UUID]bool)
+				}
+				t.linked[id] = true
+			}
 		}
 		return rows.Err()
 	})
@@ -92,7 +101,7 @@ func (t *tx) checkNewLinks(id uuid.UUID, links []index.Link) error {
 	locked := make(map[uuid.UUID]index.Kind, len(links))
 	cycle := false
 	b := &pgx.Batch{}
-	queueKinds(b, index.LinkTargets(links), true, locked)
+	queueKinds(b, index.LinkTargets(links), t, locked)
 	if len(units) > 0 {
 		if !t.graphLock {
 			b.Queue(`SELECT pg_advisory_xact_lock($1)`, graphLockKey)
@@ -127,7 +136,16 @@ WHERE kind = 3 AND id IN (SELECT target FROM link_set_members WHERE set_id = ANY
 )
 
 // storeLinkSet queues the link set of nv (stored once per content; see
-// blockstore_store_link_set) and marks its assets as ever linked.
+// blockstore_store_link_set) and marks its assets as ever linked, those
+// that the transaction's locking read of the targets did not see marked
+// already. Writers never clear ever_linked (only a copy refreshing an
+// entity from its source sets it to the source's; a mark missed that way
+// can hide an orphan, never delete a linked asset), so in the steady state
+// (every linked asset marked) no update is sent. That also keeps clear of the
+// plan the update's prepared statement may have settled on while the
+// table was small: a scan of all of entities_list for kind = 3, whose cost
+// grows with the table (auto_explain showed 88 buffers a create at 6,000
+// entities), until autovacuum's ANALYZE a minute later.
 func (t *tx) storeLinkSet(nv *newVersion) {
 	targets := make([]uuid.UUID, len(nv.Links))
 	kinds := make([]int16, len(nv.Links))
@@ -136,8 +154,14 @@ func (t *tx) storeLinkSet(nv *newVersion) {
 		targets[i], kinds[i], pins[i] = l.Target, int16(l.Kind), l.Version
 	}
 	t.write(sqlStoreLinkSet, nv.setID(), len(nv.Links), targets, kinds, pins)
-	if assets := index.TargetsOfKind(nv.Links, index.KindAsset); len(assets) > 0 {
-		t.write(sqlEverLinked, assets)
+	var unmarked []uuid.UUID
+	for _, a := range index.TargetsOfKind(nv.Links, index.KindAsset) {
+		if !t.linked[a] {
+			unmarked = append(unmarked, a)
+		}
+	}
+	if len(unmarked) > 0 {
+		t.write(sqlEverLinked, unmarked)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,9 +30,10 @@ type tx struct {
 	broken  error // an error that aborted the PostgreSQL transaction
 	done    bool
 
-	now       time.Time // the clock reading of the current operation
-	graphLock bool      // graphLockKey taken
-	changes   int       // change rows queued (changes.go)
+	now       time.Time          // the clock reading of the current operation
+	graphLock bool               // graphLockKey taken
+	changes   int                // change rows queued (changes.go)
+	linked    map[uuid.UUID]bool // assets a locking read saw marked ever linked (links.go)
 }
 
 var _ index.Tx = (*tx)(nil)

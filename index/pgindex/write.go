@@ -293,7 +293,7 @@ func (t *tx) createMember(kind index.Kind, coll uuid.UUID, hash cas.Hash, given 
 	queueCollection(b, coll, &collKind)
 	queueBlobShare(b, hash, &blob)
 	if len(given) > 0 {
-		queueKinds(b, index.LinkTargets(given), true, kinds)
+		queueKinds(b, index.LinkTargets(given), t, kinds)
 	}
 	if err := t.run(t.ctx, b); err != nil {
 		return nil, err
@@ -380,7 +380,7 @@ func (t *tx) commitVersion(id uuid.UUID, kind index.Kind, ch index.Change, draft
 		var given bool
 		if kinds, given = givenKinds(*ch.Links); !given {
 			kinds = make(map[uuid.UUID]index.Kind, len(*ch.Links))
-			queueKinds(b, index.LinkTargets(*ch.Links), false, kinds)
+			queueKinds(b, index.LinkTargets(*ch.Links), nil, kinds)
 		}
 	}
 	if err := t.run(t.ctx, b); err != nil {
