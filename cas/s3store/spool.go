@@ -2,16 +2,11 @@ package s3store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
 	"sync/atomic"
-
-	"github.com/minio/minio-go/v7"
-
-	"github.com/blockstore/blockstore/cas"
 )
 
 // Spooling: an upload whose hash is not known in advance and that outgrows
@@ -197,15 +192,8 @@ func (w *writer) putSpooled(ctx context.Context, final string, size int64) error
 	if w.spooled != size {
 		return fmt.Errorf("s3store: %d bytes spooled, %d committed", w.spooled, size)
 	}
-	sctx, cancel := w.s.bounded(ctx, 0)
-	st, err := w.s.client.StatObject(sctx, w.s.bucket, final, minio.StatObjectOptions{})
-	err = w.s.late(sctx, err)
-	cancel()
-	if err == nil && st.Size == size {
-		return nil // stored by an earlier put of the same bytes
-	}
-	if err != nil && !errors.Is(translate(err), cas.ErrNotFound) {
-		return fmt.Errorf("s3store: stat %s: %w", final, translate(err))
+	if stored, err := w.storedAlready(ctx, final, size); stored || err != nil {
+		return err
 	}
 	// Its multipart upload is this process's: CleanTemp leaves it alone.
 	w.s.live.add(final)

@@ -472,6 +472,22 @@ func (w *writer) Cancel() error {
 	return nil
 }
 
+// storedAlready says whether the final key holds size bytes already (an
+// earlier put of the same bytes stored them).
+func (w *writer) storedAlready(ctx context.Context, final string, size int64) (bool, error) {
+	sctx, cancel := w.s.bounded(ctx, 0)
+	defer cancel()
+	st, err := w.s.client.StatObject(sctx, w.s.bucket, final, minio.StatObjectOptions{})
+	err = w.s.late(sctx, err)
+	if err == nil && st.Size == size {
+		return true, nil
+	}
+	if err != nil && !errors.Is(translate(err), cas.ErrNotFound) {
+		return false, fmt.Errorf("s3store: stat %s: %w", final, translate(err))
+	}
+	return false, nil
+}
+
 // putHeld stores the parts an upload held under the final key, unless the
 // key holds the blob already: a multipart upload whose parts go all at
 // once.
@@ -479,15 +495,8 @@ func (w *writer) putHeld(ctx context.Context, final string, size int64) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	sctx, cancel := w.s.bounded(ctx, 0)
-	st, err := w.s.client.StatObject(sctx, w.s.bucket, final, minio.StatObjectOptions{})
-	err = w.s.late(sctx, err)
-	cancel()
-	if err == nil && st.Size == size {
-		return nil // stored by an earlier put of the same bytes
-	}
-	if err != nil && !errors.Is(translate(err), cas.ErrNotFound) {
-		return fmt.Errorf("s3store: stat %s: %w", final, translate(err))
+	if stored, err := w.storedAlready(ctx, final, size); stored || err != nil {
+		return err
 	}
 	parts := append(w.parked, w.buf)
 	if len(w.buf) == 0 {
