@@ -224,14 +224,5 @@ func (w *writer) putSpooled(ctx context.Context, final string, size int64) error
 	}
 	close(next)
 	wg.Wait()
-	w.part = parts
-	if err := w.failed(); err != nil {
-		w.abort()
-		return err
-	}
-	if err := w.finish(ctx, size); err != nil {
-		w.abort()
-		return err
-	}
-	return nil
+	return w.completeParts(ctx, parts, size)
 }

@@ -520,7 +520,13 @@ func (w *writer) putHeld(ctx context.Context, final string, size int64) error {
 		}()
 	}
 	wg.Wait()
-	w.part = len(parts)
+	return w.completeParts(ctx, len(parts), size)
+}
+
+// completeParts ends a multipart upload whose parts 1 to parts were sent: it
+// completes it, or aborts it when a part or the completion failed.
+func (w *writer) completeParts(ctx context.Context, parts int, size int64) error {
+	w.part = parts
 	if err := w.failed(); err != nil {
 		w.abort()
 		return err
