@@ -186,43 +186,28 @@ func (w *writer) closeSpool() {
 // upload, spoolThreads parts at a time, unless the key holds the blob
 // already.
 func (w *writer) putSpooled(ctx context.Context, final string, size int64) error {
-	if err := w.ctx.Err(); err != nil {
-		return err
-	}
 	if w.spooled != size {
 		return fmt.Errorf("s3store: %d bytes spooled, %d committed", w.spooled, size)
 	}
-	if stored, err := w.storedAlready(ctx, final, size); stored || err != nil {
-		return err
-	}
-	// Its multipart upload is this process's: CleanTemp leaves it alone.
-	w.s.live.add(final)
-	defer w.s.live.drop(final)
-	w.key = final
-	if err := w.begin(); err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { w.cancel(context.Cause(ctx)) })
-	defer stop()
-	partSize := int64(w.s.partSize)
-	parts := int((size + partSize - 1) / partSize)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(spoolThreads, parts) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for part := range next {
-				off := int64(part-1) * partSize
-				n := min(partSize, size-off)
-				w.putPart(part, io.NewSectionReader(w.spool, off, n), n)
-			}
-		}()
-	}
-	for part := 1; part <= parts && w.failed() == nil; part++ {
-		next <- part
-	}
-	close(next)
-	wg.Wait()
-	return w.completeParts(ctx, parts, size)
+	return w.putFinal(ctx, final, size, func() int {
+		partSize := int64(w.s.partSize)
+		parts := int((size + partSize - 1) / partSize)
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range min(spoolThreads, parts) {
+			wg.Go(func() {
+				for part := range next {
+					off := int64(part-1) * partSize
+					n := min(partSize, size-off)
+					w.putPart(part, io.NewSectionReader(w.spool, off, n), n)
+				}
+			})
+		}
+		for part := 1; part <= parts && w.failed() == nil; part++ {
+			next <- part
+		}
+		close(next)
+		wg.Wait()
+		return parts
+	})
 }

@@ -472,35 +472,40 @@ func (w *writer) Cancel() error {
 	return nil
 }
 
-// storedAlready says whether the final key holds size bytes already (an
-// earlier put of the same bytes stored them).
-func (w *writer) storedAlready(ctx context.Context, final string, size int64) (bool, error) {
-	sctx, cancel := w.s.bounded(ctx, 0)
-	defer cancel()
-	st, err := w.s.client.StatObject(sctx, w.s.bucket, final, minio.StatObjectOptions{})
-	err = w.s.late(sctx, err)
-	if err == nil && st.Size == size {
-		return true, nil
-	}
-	if err != nil && !errors.Is(translate(err), cas.ErrNotFound) {
-		return false, fmt.Errorf("s3store: stat %s: %w", final, translate(err))
-	}
-	return false, nil
-}
-
 // putHeld stores the parts an upload held under the final key, unless the
 // key holds the blob already: a multipart upload whose parts go all at
 // once.
 func (w *writer) putHeld(ctx context.Context, final string, size int64) error {
-	if err := w.ctx.Err(); err != nil {
-		return err
-	}
-	if stored, err := w.storedAlready(ctx, final, size); stored || err != nil {
-		return err
-	}
 	parts := append(w.parked, w.buf)
 	if len(w.buf) == 0 {
 		parts = w.parked
+	}
+	return w.putFinal(ctx, final, size, func() int {
+		var wg sync.WaitGroup
+		for i, b := range parts {
+			wg.Go(func() { w.putPart(i+1, bytes.NewReader(b), int64(len(b))) })
+		}
+		wg.Wait()
+		return len(parts)
+	})
+}
+
+// putFinal stores an upload whose hash is known under its final key in a
+// multipart upload whose parts send puts (it returns how many), unless the
+// key holds the blob already (an earlier put of the same bytes).
+func (w *writer) putFinal(ctx context.Context, final string, size int64, send func() int) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	sctx, cancel := w.s.bounded(ctx, 0)
+	st, err := w.s.client.StatObject(sctx, w.s.bucket, final, minio.StatObjectOptions{})
+	err = w.s.late(sctx, err)
+	cancel()
+	if err == nil && st.Size == size {
+		return nil
+	}
+	if err != nil && !errors.Is(translate(err), cas.ErrNotFound) {
+		return fmt.Errorf("s3store: stat %s: %w", final, translate(err))
 	}
 	// Its multipart upload is this process's: CleanTemp leaves it alone.
 	w.s.live.add(final)
@@ -511,21 +516,7 @@ func (w *writer) putHeld(ctx context.Context, final string, size int64) error {
 	}
 	stop := context.AfterFunc(ctx, func() { w.cancel(context.Cause(ctx)) })
 	defer stop()
-	var wg sync.WaitGroup
-	for i, b := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.putPart(i+1, bytes.NewReader(b), int64(len(b)))
-		}()
-	}
-	wg.Wait()
-	return w.completeParts(ctx, len(parts), size)
-}
-
-// completeParts ends a multipart upload whose parts 1 to parts were sent: it
-// completes it, or aborts it when a part or the completion failed.
-func (w *writer) completeParts(ctx context.Context, parts int, size int64) error {
+	parts := send()
 	w.part = parts
 	if err := w.failed(); err != nil {
 		w.abort()
