@@ -18,6 +18,9 @@ import (
 type view struct {
 	r   pebble.Reader
 	now func() time.Time
+	// ents serves entity records from the Store's cache to a transaction
+	// that holds the writer's turn; nil otherwise.
+	ents *entityReads
 }
 
 // getValue returns a copy of the value under k; ok is false when there is none.
@@ -102,6 +105,9 @@ func (v *view) has(p []byte) (bool, error) {
 
 // entity returns the record of id; ok is false when there is none.
 func (v *view) entity(id uuid.UUID) (entityRec, bool, error) {
+	if e, ok := v.ents.cached(id); ok {
+		return e, true, nil
+	}
 	b, ok, err := getValue(v.r, entityKey(id))
 	if err != nil || !ok {
 		return entityRec{}, false, err
@@ -110,6 +116,7 @@ func (v *view) entity(id uuid.UUID) (entityRec, bool, error) {
 	if err != nil {
 		return entityRec{}, false, fmt.Errorf("index: entity %s: %w", id, err)
 	}
+	v.ents.remember(id, e)
 	return e, true, nil
 }
 

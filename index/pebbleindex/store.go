@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,6 +62,8 @@ type Store struct {
 	gate   gate
 	gcLock sync.Mutex
 	feed   changeLog // the change feed (changes.go)
+	// ents caches entity records for the writer's transactions.
+	ents *entityCache
 }
 
 var (
@@ -108,6 +111,7 @@ func Open(dir string, opt Options) (*Store, error) {
 		noSync:   opt.NoSync,
 		writer:   make(chan struct{}, 1),
 		registry: make(chan struct{}, 1),
+		ents:     newEntityCache(),
 	}
 	s.gate.init()
 	s.group.init()
@@ -226,6 +230,7 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	if len(turns) == 1 && turns[0] == s.writer {
 		t.registry, t.ctx = s.registry, ctx
 	}
+	t.ents = &entityReads{cache: s.ents, read: slices.Contains(turns, s.writer)}
 	err := fn(t)
 	if err == nil {
 		err = t.finish()
@@ -248,6 +253,9 @@ func (s *Store) commit(ctx context.Context, fn func(t *tx) error, turns ...chan 
 	// Applied without a sync, the batch is in the WAL and visible to the
 	// next writer; the sync that covers it comes after the turn.
 	err = s.db.Apply(b, pebble.NoSync)
+	if err == nil {
+		t.ents.applied()
+	}
 	seq := s.group.stop(err == nil)
 	release()
 	if err != nil {

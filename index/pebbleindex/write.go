@@ -49,12 +49,14 @@ func newTx(b *pebble.Batch, now time.Time) *tx {
 }
 
 func (t *tx) set(k, v []byte) {
+	t.ents.wrote(k)
 	if err := t.b.Set(k, v, nil); err != nil && t.err == nil {
 		t.err = dbErr(err)
 	}
 }
 
 func (t *tx) del(k []byte) {
+	t.ents.wrote(k)
 	if err := t.b.Delete(k, nil); err != nil && t.err == nil {
 		t.err = dbErr(err)
 	}
