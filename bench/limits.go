@@ -193,20 +193,15 @@ func fileRates(dir string, n int) (create, unlink float64, err error) {
 // server in one process).
 func bareHTTP(ctx context.Context, requests, clients int) (requestStats, error) {
 	payload := make([]byte, 4*kib)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, hc, stop, err := bareLoopback(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		_, _ = w.Write(payload)
+	}, clients)
 	if err != nil {
 		return requestStats{}, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/xml")
-		_, _ = w.Write(payload)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	tr := &http.Transport{MaxIdleConnsPerHost: clients, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	url := "http://" + ln.Addr().String() + "/x"
+	defer stop()
+	url := base + "/x"
 	return loadRequests(ctx, requests, clients, func(ctx context.Context, i int) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -223,6 +218,24 @@ func bareHTTP(ctx context.Context, requests, clients int) (requestStats, error) 
 		}
 		return nil
 	})
+}
+
+// bareLoopback serves handler with a plain net/http server on loopback and
+// returns its base URL, a client that keeps a connection for each of
+// clients goroutines, and what stops both.
+func bareLoopback(handler http.HandlerFunc, clients int) (string, *http.Client, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, DisableCompression: true}
+	stop := func() {
+		tr.CloseIdleConnections()
+		_ = srv.Close()
+	}
+	return "http://" + ln.Addr().String(), &http.Client{Transport: tr, Timeout: 30 * time.Second}, stop, nil
 }
 
 // loadRequests calls do requests times (with i from 0) from clients

@@ -25,6 +25,8 @@ type unitStore interface {
 	// loadMany fetches the given units with their OLX, the way a course is
 	// loaded: one POST /resolve, or one GET per object from many clients.
 	loadMany(ctx context.Context, ids []string) error
+	// serverPID is the process that serves the store.
+	serverPID() int
 	Close() error
 }
 
@@ -141,6 +143,8 @@ func (b *blockstoreUnits) loadMany(ctx context.Context, ids []string) error {
 	return nil
 }
 
+func (b *blockstoreUnits) serverPID() int { return b.d.srv.PID }
+
 func (b *blockstoreUnits) Close() error { return b.d.Close() }
 
 type minioUnits struct {
@@ -182,6 +186,8 @@ func (o *minioUnits) loadMany(ctx context.Context, keys []string) error {
 	})
 }
 
+func (o *minioUnits) serverPID() int { return o.m.PID }
+
 func (o *minioUnits) Close() error { return o.m.removeBucket(context.Background(), o.bucket) }
 
 // unitsSection: units of OLX with links created by several clients, their
@@ -199,7 +205,11 @@ func (h *harness) unitsSection(ctx context.Context) {
 	for _, r := range []struct{ n, u string }{{get, "req/s"}, {get + ", p50", "ms"}, {get + ", p99", "ms"}, {resolve + ", p50", "ms"}, {resolve + ", p99", "ms"}} {
 		h.rep.row(gr, r.n, r.u)
 	}
+	for _, r := range []string{cpuServer, cpuDatabase, cpuClients, cpuAll, cpuLeft} {
+		h.rep.row(groupUnitCPU, r, "µs")
+	}
 	limFsync, limReq, limP50, limP99 := newSeries(sz.Runs), newSeries(sz.Runs), newSeries(sz.Runs), newSeries(sz.Runs)
+	limPostCPU := newSeries(sz.Runs)
 	for run := range sz.Runs {
 		f, err := fdatasyncRate(h.root, sz.FsyncOps)
 		if err != nil {
@@ -212,6 +222,18 @@ func (h *harness) unitsSection(ctx context.Context) {
 			continue
 		}
 		limFsync[run], limReq[run], limP50[run], limP99[run] = f, bare.perSecond, ms(bare.p50), ms(bare.p99)
+		body, err := createRequest(olx(seedOf("units", run, 0), 0, sz.UnitBytes))
+		if err != nil {
+			h.fail("units", Embedded, run, err)
+			continue
+		}
+		post, postCPU, err := barePOST(ctx, sz.BareRequests, sz.UnitClients, body)
+		if err != nil {
+			h.fail("units", Embedded, run, err)
+			continue
+		}
+		limPostCPU[run] = postCPU
+		h.logf("units run %d: bare Go HTTP POST of a create's %d-byte request, %d clients: %.0f req/s, %.0f µs of CPU each", run+1, len(body), sz.UnitClients, post.perSecond, postCPU)
 		for _, t := range rotate([]Target{Embedded, Postgres, MinIO}, run) {
 			if err := h.unitsRun(ctx, run, t, create, get, resolve); err != nil {
 				h.fail("units", t, run, err)
@@ -222,6 +244,7 @@ func (h *harness) unitsSection(ctx context.Context) {
 	h.rep.limit(gr, get, "req/s", "bare Go HTTP", limReq)
 	h.rep.limit(gr, get+", p50", "ms", "bare Go HTTP", limP50)
 	h.rep.limit(gr, get+", p99", "ms", "bare Go HTTP", limP99)
+	h.unitCPULimits(limFsync, limPostCPU)
 	h.unitRatios(gw, gr, create, get, resolve, limFsync)
 }
 
@@ -276,6 +299,10 @@ func (h *harness) unitsRun(ctx context.Context, run int, t Target, create, get, 
 			return err
 		}
 	}
+	cpu, err := startCPUPerOp(us.serverPID(), t == Postgres)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	err = parallel(ctx, sz.Units, sz.UnitClients, func(ctx context.Context, i int, _ []byte) error {
 		var err error
@@ -286,6 +313,9 @@ func (h *harness) unitsRun(ctx context.Context, run int, t Target, create, get, 
 		return err
 	}
 	v := rate(float64(sz.Units), time.Since(start))
+	if err := cpu.record(h, t, run, sz.Units); err != nil {
+		return err
+	}
 	h.rep.set(gw, create, "units/s", t, run, v)
 	h.logf("units run %d, %s: %s: %.0f units/s", run+1, t, create, v)
 	if grouped {
