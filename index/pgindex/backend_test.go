@@ -589,3 +589,57 @@ func TestEverLinkedMarkedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestGCLockSurvivesCancelledChecks: a sweep cancelled while CheckGCLock
+// waits for its round trip keeps the lock's session (pgx closes a
+// connection whose query is cancelled mid-flight), and the lock is free
+// for another replica the moment unlock returns.
+func TestGCLockSurvivesCancelledChecks(t *testing.T) {
+	ctx := testCtx(t)
+	url := testenv.NewDatabase(t)
+	a, b := openURL(t, url), openURL(t, url)
+	unlock, err := a.TryLockGC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(i%20)*20*time.Microsecond)
+		_ = a.CheckGCLock(cctx)
+		cancel()
+	}
+	if err := a.CheckGCLock(ctx); err != nil {
+		t.Fatalf("after cancelled checks: %v", err)
+	}
+	unlock()
+	unlockB, err := b.TryLockGC(ctx)
+	if err != nil {
+		t.Fatalf("other replica right after unlock: %v", err)
+	}
+	unlockB()
+}
+
+// TestGCUnlockOfLostSession: when the lock's connection is already closed
+// (unlock cannot send pg_advisory_unlock), unlock returns once the server
+// has ended the session, so the lock is free for the next sweep at once.
+func TestGCUnlockOfLostSession(t *testing.T) {
+	ctx := testCtx(t)
+	url := testenv.NewDatabase(t)
+	a, b := openURL(t, url), openURL(t, url)
+	for i := range 5 {
+		unlock, err := a.TryLockGC(ctx)
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		a.mu.Lock()
+		for l := range a.locks {
+			_ = l.conn.Conn().Close(ctx)
+		}
+		a.mu.Unlock()
+		unlock()
+		unlockB, err := b.TryLockGC(ctx)
+		if err != nil {
+			t.Fatalf("round %d: other replica right after unlock: %v", i, err)
+		}
+		unlockB()
+	}
+}

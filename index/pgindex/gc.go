@@ -193,10 +193,19 @@ func (s *Store) CheckGCLock(ctx context.Context) error {
 	if len(locks) == 0 {
 		return fmt.Errorf("pgindex: the sweep lock is not held: %w", index.ErrConflict)
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pgindex: check gc lock: %w", err)
+	}
 	for _, l := range locks {
+		// Not under the caller's context: pgx closes a connection whose
+		// query is cancelled mid-flight, and the lock would then outlive
+		// the sweep until its backend noticed (the next sweep, started
+		// right after, found "a sweep is running").
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockCheckTimeout)
 		l.mu.Lock()
-		_, err := l.conn.Exec(ctx, `SELECT 1`)
+		_, err := l.conn.Exec(qctx, `SELECT 1`)
 		l.mu.Unlock()
+		cancel()
 		if err != nil {
 			return fmt.Errorf("pgindex: the session holding the sweep lock is gone: %w", s.wrap("check gc lock", err))
 		}
@@ -211,14 +220,38 @@ func (l *gcLock) unlock() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, gcLockKey); err != nil {
-			// Closing the session releases the lock too.
+			// Closing the session releases the lock too, once its backend
+			// has noticed: wait for that, so that the lock is free when
+			// unlock returns.
+			pid := l.conn.Conn().PgConn().PID()
 			_ = l.conn.Conn().Close(ctx)
+			l.s.awaitBackendGone(ctx, pid)
 		}
 		l.conn.Release()
 		l.s.mu.Lock()
 		delete(l.s.locks, l)
 		l.s.mu.Unlock()
 	})
+}
+
+// lockCheckTimeout bounds CheckGCLock's round trip to the lock's session.
+const lockCheckTimeout = 10 * time.Second
+
+// awaitBackendGone waits until the server has no session of backend pid
+// (a connection this process closed), or ctx ends.
+func (s *Store) awaitBackendGone(ctx context.Context, pid uint32) {
+	for {
+		var alive bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, int64(pid)).Scan(&alive)
+		if err != nil || !alive {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // TryLockGC takes the sweep lock, a session-level pg_try_advisory_lock
