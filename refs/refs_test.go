@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,14 @@ type hookedIndex struct {
 	index.Store
 	mu   sync.Mutex
 	hook func()
+	// idemReads counts the reads of idempotency records outside
+	// transactions.
+	idemReads atomic.Int64
+}
+
+func (h *hookedIndex) Idempotency(ctx context.Context, key string) (index.IdempotencyRecord, error) {
+	h.idemReads.Add(1)
+	return h.Store.Idempotency(ctx, key)
 }
 
 func (h *hookedIndex) beforeNextUpdate(f func()) {
@@ -345,6 +354,70 @@ func TestIdempotency(t *testing.T) {
 	a2, err := f.svc.CreateCollection(ctx, index.NewCollection{}, req(long, body, &c))
 	if err != nil || !a2.Replayed || !bytes.Equal(a1.Body, a2.Body) {
 		t.Fatalf("long key replay: %+v %v", a2, err)
+	}
+}
+
+// TestUnitRetries: keyed unit writes do not read their key's record first;
+// a retry after a commit still gets the stored answer, whether the write
+// fails on its name (taken by the first attempt) or on the key, and a key
+// reused for another request is refused.
+func TestUnitRetries(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	c := f.collection(t)
+	create := func(key, name, olx string) (Answer, error) {
+		var u index.Unit
+		body := cas.Sum([]byte(name + olx))
+		return f.svc.CreateUnit(ctx, NewUnit{Collection: c, Name: name, OLX: []byte(olx)},
+			Request[index.Unit]{Key: key, Method: "POST", Path: "/api/v1/units", Body: &body, Render: asIs(&u)})
+	}
+	for _, name := range []string{"", "html/named.xml"} {
+		key := "k-" + name
+		reads := f.idx.idemReads.Load()
+		first, err := create(key, name, "<p>"+name+"</p>")
+		if err != nil || first.Replayed {
+			t.Fatalf("name %q: first: %+v %v", name, first, err)
+		}
+		if n := f.idx.idemReads.Load() - reads; n != 0 {
+			t.Errorf("name %q: the first create read the key's record %d times", name, n)
+		}
+		again, err := create(key, name, "<p>"+name+"</p>")
+		if err != nil || !again.Replayed || !bytes.Equal(again.Body, first.Body) || again.Status != first.Status {
+			t.Fatalf("name %q: retry: %+v %v; first %+v", name, again, err, first)
+		}
+		if _, err := create(key, name, "<p>other</p>"); !errors.Is(err, ErrKeyReused) {
+			t.Fatalf("name %q: key reused: %v", name, err)
+		}
+	}
+	// Concurrent retries: one unit.
+	const n = 8
+	answers := make([]Answer, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ans, err := create("together", "html/together.xml", "<together/>")
+			if err != nil {
+				t.Error(err)
+			}
+			answers[i] = ans
+		})
+	}
+	wg.Wait()
+	replays := 0
+	for _, a := range answers {
+		if !bytes.Equal(a.Body, answers[0].Body) {
+			t.Fatalf("answers differ: %q vs %q", a.Body, answers[0].Body)
+		}
+		if a.Replayed {
+			replays++
+		}
+	}
+	if replays != n-1 {
+		t.Fatalf("%d replays, want %d", replays, n-1)
+	}
+	page, err := f.svc.CollectionUnits(ctx, c, index.ListOptions{})
+	if err != nil || len(page.Items) != 3 {
+		t.Fatalf("%d units, want 3: %v", len(page.Items), err)
 	}
 }
 

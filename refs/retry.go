@@ -92,8 +92,9 @@ type writeOp[T any] struct {
 	// noTx: apply writes nothing to the index (its write happened before);
 	// without a key to record, no transaction is needed.
 	noTx bool
-	// checked: replayed looked for the key's record just before and found
-	// none, so the transaction does not look again. A record committed
+	// checked: the transaction does not look for the key's record, because
+	// replayed looked just before and found none, or because the op leaves
+	// it to PutIdempotency (unitOp). A record committed
 	// since by a concurrent request with the key makes PutIdempotency (or
 	// the commit) fail with ErrConflict, and that request's answer is
 	// replayed: the look inside would only save the work of a transaction

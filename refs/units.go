@@ -37,10 +37,7 @@ func (s *Service) CreateUnit(ctx context.Context, u NewUnit, req Request[index.U
 	if err := checkText("name", u.Name); err != nil {
 		return Answer{}, err
 	}
-	op := &writeOp[index.Unit]{req: req, body: bodyHash(req.Body)}
-	if ans, ok, err := replayed(ctx, s.idx, op); ok || err != nil {
-		return ans, err
-	}
+	op := unitOp(req)
 	h := cas.Sum(u.OLX)
 	inline := s.inlines(len(u.OLX))
 	if err := s.prepareOLX(ctx, op, h, u.OLX, inline); err != nil {
@@ -85,10 +82,7 @@ func (s *Service) commitUnit(ctx context.Context, id uuid.UUID, c UnitChange, dr
 	if err := checkTexts("name", c.Name); err != nil {
 		return Answer{}, err
 	}
-	op := &writeOp[index.Unit]{req: req, body: bodyHash(req.Body)}
-	if ans, ok, err := replayed(ctx, s.idx, op); ok || err != nil {
-		return ans, err
-	}
+	op := unitOp(req)
 	var (
 		h      cas.Hash
 		inline bool
@@ -125,6 +119,20 @@ func (s *Service) commitUnit(ctx context.Context, id uuid.UUID, c UnitChange, dr
 		return s.commitOLX(ctx, op, true, h, *c.OLX)
 	}
 	return commit(ctx, s, op)
+}
+
+// unitOp is the op of a unit write. It does not look for its key's record
+// before the transaction, nor in it (checked): a retry whose first attempt
+// committed finds the record when PutIdempotency refuses the key, or when
+// the write itself fails (its name taken by that first attempt), and
+// commit answers it with the stored answer, or ErrKeyReused; the
+// transaction that found it writes nothing. Every other keyed unit write,
+// nearly all of them, saves a read of a record that is not there: a point
+// read of a missing key through Pebble's memtables and tables, or a round
+// trip to PostgreSQL. The OLX a retry stores again before its transaction
+// is the same bytes.
+func unitOp(req Request[index.Unit]) *writeOp[index.Unit] {
+	return &writeOp[index.Unit]{req: req, body: bodyHash(req.Body), checked: true}
 }
 
 // prepareOLX readies the OLX of a commit: inline, nothing is written before
