@@ -440,11 +440,7 @@ WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_datab
 		t.Fatal("CheckGCLock after the holder's session was terminated: nil")
 	}
 	// The lock is free: another replica takes it.
-	unlockB, err := b.TryLockGC(ctx)
-	if err != nil {
-		t.Fatalf("the lock after the holder's session died: %v", err)
-	}
-	unlockB()
+	wantLockFree(t, b, "after the holder's session died")
 }
 
 // TestLinkSetDroppedWhileReused: a draft replacement drops its old link
@@ -590,6 +586,17 @@ func TestEverLinkedMarkedOnce(t *testing.T) {
 	}
 }
 
+// wantLockFree takes the sweep lock through s (another replica) and gives
+// it back.
+func wantLockFree(t *testing.T, s *Store, when string) {
+	t.Helper()
+	unlock, err := s.TryLockGC(testCtx(t))
+	if err != nil {
+		t.Fatalf("the sweep lock %s: %v", when, err)
+	}
+	unlock()
+}
+
 // TestGCLockSurvivesCancelledChecks: a sweep cancelled while CheckGCLock
 // waits for its round trip keeps the lock's session (pgx closes a
 // connection whose query is cancelled mid-flight), and the lock is free
@@ -611,11 +618,7 @@ func TestGCLockSurvivesCancelledChecks(t *testing.T) {
 		t.Fatalf("after cancelled checks: %v", err)
 	}
 	unlock()
-	unlockB, err := b.TryLockGC(ctx)
-	if err != nil {
-		t.Fatalf("other replica right after unlock: %v", err)
-	}
-	unlockB()
+	wantLockFree(t, b, "right after unlock")
 }
 
 // TestGCUnlockOfLostSession: when the lock's connection is already closed
@@ -636,10 +639,6 @@ func TestGCUnlockOfLostSession(t *testing.T) {
 		}
 		a.mu.Unlock()
 		unlock()
-		unlockB, err := b.TryLockGC(ctx)
-		if err != nil {
-			t.Fatalf("round %d: other replica right after unlock: %v", i, err)
-		}
-		unlockB()
+		wantLockFree(t, b, fmt.Sprintf("round %d, right after unlock", i))
 	}
 }
