@@ -94,12 +94,12 @@ type writeOp[T any] struct {
 	noTx bool
 	// checked: the transaction does not look for the key's record, because
 	// replayed looked just before and found none, or because the op leaves
-	// it to PutIdempotency (unitOp). A record committed
-	// since by a concurrent request with the key makes PutIdempotency (or
-	// the commit) fail with ErrConflict, and that request's answer is
-	// replayed: the look inside would only save the work of a transaction
-	// that will not commit, in that rare race, at the cost of a round trip
-	// to PostgreSQL in every other request.
+	// it to PutIdempotency (unitOp). A record committed since by a
+	// concurrent request with the key makes PutIdempotency (or the commit)
+	// fail with ErrConflict, and that request's answer is replayed: the
+	// look inside would only save the work of a transaction that will not
+	// commit, in that rare race, at the cost of a round trip to PostgreSQL
+	// in every other request.
 	checked bool
 }
 

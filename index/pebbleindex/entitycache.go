@@ -22,10 +22,11 @@ const entityCacheSize = 1 << 15
 // transaction that holds the writer's turn (the registry's own
 // transactions write blob rows only), and such a transaction reads the
 // cache only while it holds the turn: what it finds is the committed
-// record. A transaction's own writes are not in the cache until it has
-// been applied: its reads of the entities it wrote go to its batch, and
-// after the apply, still in the turn, its records replace the cached ones.
-// A transaction that fails changes nothing here.
+// record. A transaction reads the entities it wrote from its own batch;
+// once it is applied, still in its turns, the cache forgets them, and the
+// next reader takes their new records from Pebble. Every transaction that
+// writes an entity's key does so, whatever turns it holds. A transaction
+// that fails changes nothing here.
 type entityCache struct {
 	mu sync.Mutex
 	m  map[uuid.UUID]entityRec

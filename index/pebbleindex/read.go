@@ -18,8 +18,8 @@ import (
 type view struct {
 	r   pebble.Reader
 	now func() time.Time
-	// ents serves entity records from the Store's cache to a transaction
-	// that holds the writer's turn; nil otherwise.
+	// ents is a transaction's use of the Store's entity cache (which it
+	// reads only while it holds the writer's turn); nil for snapshots.
 	ents *entityReads
 }
 
